@@ -1,0 +1,95 @@
+"""vmzmq: ZeroMQ in pure Python, at home on VM sockets.
+
+``import vmzmq as zmq`` and code written for pyzmq runs unchanged: Context, Socket,
+Poller, Frame, options, errors and constants with libzmq's values. Transports: tcp://,
+ipc://, inproc://, and vmci:// / vsock:// (Linux AF_VSOCK).
+"""
+
+from __future__ import annotations
+
+from . import constants
+from ._version import __version__
+from .constants import *  # noqa: F403
+from .context import Context
+from .error import (
+    Again,
+    ContextTerminated,
+    InterruptedSystemCall,
+    NotDone,
+    ZMQBaseError,
+    ZMQBindError,
+    ZMQError,
+    ZMQVersionError,
+    strerror,
+)
+from .frame import Frame, Message, MessageTracker
+from .poll import Poller, select
+from .socket import Socket
+
+SyncContext = Context
+SyncSocket = Socket
+
+#: The libzmq release whose behaviour vmzmq follows.
+LIBZMQ_VERSION = (4, 3, 5)
+#: The pyzmq API level vmzmq provides.
+PYZMQ_API_VERSION = (27, 1, 0)
+
+
+def zmq_version_info() -> tuple[int, int, int]:
+    return LIBZMQ_VERSION
+
+
+def zmq_version() -> str:
+    return "%d.%d.%d" % LIBZMQ_VERSION
+
+
+def pyzmq_version_info() -> tuple[int, int, int]:
+    return PYZMQ_API_VERSION
+
+
+def pyzmq_version() -> str:
+    return "%d.%d.%d" % PYZMQ_API_VERSION
+
+
+def has(capability: str) -> bool:
+    """Whether a capability is available here: "ipc", "vmci", "vsock", "curve", ..."""
+    from .transport import available_schemes
+
+    if capability in ("ipc", "vmci", "vsock"):
+        return capability in available_schemes()
+    return False
+
+
+def zmq_errno() -> int:
+    return 0
+
+
+__all__ = [
+    "Again",
+    "Context",
+    "ContextTerminated",
+    "Frame",
+    "InterruptedSystemCall",
+    "Message",
+    "MessageTracker",
+    "NotDone",
+    "Poller",
+    "Socket",
+    "SyncContext",
+    "SyncSocket",
+    "ZMQBaseError",
+    "ZMQBindError",
+    "ZMQError",
+    "ZMQVersionError",
+    "__version__",
+    "constants",
+    "has",
+    "pyzmq_version",
+    "pyzmq_version_info",
+    "select",
+    "strerror",
+    "zmq_errno",
+    "zmq_version",
+    "zmq_version_info",
+    *constants.__all__,
+]

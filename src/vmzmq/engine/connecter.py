@@ -1,0 +1,184 @@
+"""A connected endpoint: opens the stream socket, waits for it, and reconnects.
+
+Reconnects follow libzmq: wait RECONNECT_IVL plus a random jitter below it; with
+RECONNECT_IVL_MAX above RECONNECT_IVL the wait doubles after each failure up to that cap;
+RECONNECT_IVL of -1 means never reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+from typing import Any
+
+from ..error import ZMQError
+from .connection import StreamConnection, socket_error
+from .loop import WRITE
+from .pipe import StreamPipe
+
+log = logging.getLogger("vmzmq")
+
+
+class Connecter:
+    def __init__(self, core: Any, transport: Any, target: Any, endpoint: str) -> None:
+        self.core = core
+        self.io = core.io
+        self.transport = transport
+        self.target = target
+        self.endpoint = endpoint
+        opts = core.options
+        self.options = opts.copy()
+        self.immediate = bool(opts.immediate)
+        self.pipe: StreamPipe | None = None
+        self.connection: StreamConnection | None = None
+        self.sock: socket.socket | None = None
+        self.closed = False
+        self.lingering = False
+        self._timer: Any = None
+        self._connect_timer: Any = None
+        self._linger_timer: Any = None
+        self._ivl = opts.reconnect_ivl
+        if not self.immediate:
+            self.pipe = StreamPipe(core, endpoint=endpoint)
+            self.pipe.locally_initiated = True
+            core.attach_pipe(self.pipe)
+
+    def start(self) -> None:
+        self.io.call_soon(self._attempt)
+
+    def _attempt(self) -> None:
+        with self.core.lock:
+            self._timer = None
+            if self.closed and not self.lingering:
+                return
+            try:
+                sock = self.transport.connect(self.target, self.options)
+            except (ZMQError, OSError) as exc:
+                log.debug("vmzmq: connect to %s failed: %s", self.endpoint, exc)
+                self._retry()
+                return
+            self.sock = sock
+            self.io.add(sock.fileno(), WRITE, self._on_writable)
+            self.core.event("CONNECT_DELAYED", 0, self.endpoint)
+            timeout = self.options.connect_timeout
+            if timeout > 0:
+                self._connect_timer = self.io.call_later(timeout / 1000, self._timed_out)
+
+    def _on_writable(self, events: int) -> None:
+        with self.core.lock:
+            sock = self.sock
+            if sock is None or (self.closed and not self.lingering):
+                return
+            self.sock = None
+            self.io.remove(sock.fileno())
+            if self._connect_timer is not None:
+                self._connect_timer.cancel()
+                self._connect_timer = None
+            err = socket_error(sock)
+            if err:
+                sock.close()
+                log.debug("vmzmq: connect to %s: %s", self.endpoint, _errname(err))
+                self._retry()
+                return
+            try:
+                self.transport.connected(sock, self.options)
+            except OSError as exc:
+                log.debug("vmzmq: tuning connected socket failed: %s", exc)
+            self._ivl = self.options.reconnect_ivl
+            self.core.event("CONNECTED", sock.fileno(), self.endpoint)
+            self.connection = StreamConnection(
+                self.core, sock, self.transport, self.endpoint, connecter=self, pipe=self.pipe
+            )
+
+    def _timed_out(self) -> None:
+        with self.core.lock:
+            sock = self.sock
+            if sock is None or self.closed:
+                return
+            self.sock = None
+            self.io.remove(sock.fileno())
+            sock.close()
+            self._retry()
+
+    def _retry(self) -> None:
+        ivl = self.options.reconnect_ivl
+        if (self.closed and not self.lingering) or ivl < 0 or (ivl == 0 and self.options.reconnect_ivl_max <= 0):
+            return
+        base = max(self._ivl, 1)
+        delay = base + random.randrange(max(ivl, 1))
+        ivl_max = self.options.reconnect_ivl_max
+        if ivl_max > ivl:
+            self._ivl = min(self._ivl * 2, ivl_max)
+        self.core.event("CONNECT_RETRIED", delay, self.endpoint)
+        self._timer = self.io.call_later(delay / 1000, self._attempt)
+
+    def connection_lost(self, conn: StreamConnection) -> None:
+        """The connection died: keep the pipe (unless IMMEDIATE) and reconnect."""
+        if self.connection is conn:
+            self.connection = None
+        if self.pipe is not None:
+            self.pipe.engine = None
+            if self.immediate:
+                self.core.terminate_pipe(self.pipe)
+                self.pipe = None
+        elif conn.pipe is not None:
+            conn.pipe.engine = None
+            self.core.terminate_pipe(conn.pipe)
+        if self.lingering:
+            self._finish_linger()
+        elif not self.closed:
+            self._retry()
+
+    def shutdown(self, linger: int) -> None:
+        """The socket is closing: stop now, or keep delivering queued messages for a while."""
+        conn = self.connection
+        pending = (conn is not None and bool(conn.out)) or (
+            self.pipe is not None and bool(self.pipe.outq)
+        )
+        if linger == 0 or not pending:
+            self.close()
+            if conn is not None:
+                conn.close("socket closed")
+            return
+        self.lingering = True
+        self.core.context.linger_started()
+        if linger > 0:
+            self._linger_timer = self.io.call_later(linger / 1000, self._linger_expired)
+        if conn is not None and conn.ready:
+            conn._linger_check()
+
+    def _linger_expired(self) -> None:
+        with self.core.lock:
+            if not self.lingering:
+                return
+            conn = self.connection
+            if conn is not None:
+                conn.close("linger expired")  # ends in connection_lost -> _finish_linger
+            if self.lingering:
+                self._finish_linger()
+
+    def _finish_linger(self) -> None:
+        self.lingering = False
+        self.close()
+        self.core.context.linger_finished()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+        if self.sock is not None:
+            self.io.remove(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+
+
+def _errname(err: int) -> str:
+    import errno as errno_mod
+    import os
+
+    return f"{errno_mod.errorcode.get(err, err)} ({os.strerror(err)})"

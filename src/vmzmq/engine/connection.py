@@ -1,0 +1,474 @@
+"""A stream connection: one connected socket speaking ZMTP (or raw bytes for STREAM).
+
+It owns the kernel socket, the ZMTP codec, the bytes not yet written, and the heartbeat and
+handshake timers. The I/O thread drives it; the calling thread may write through it
+directly (``send_message``) while it holds the owning socket's lock, which is what lets a
+send cost no thread hand-off.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections import deque
+from typing import Any
+
+from ..zmtp import (
+    Cancel,
+    HandshakeComplete,
+    NullMechanism,
+    PeerError,
+    Ping,
+    Pong,
+    ProtocolError,
+    Subscribe,
+    ZmtpConnection,
+)
+from .loop import ERROR, READ, WRITE
+from .pipe import StreamPipe, Subscription
+
+log = logging.getLogger("vmzmq")
+
+# One read takes at most this much from the kernel; large enough to decode thousands of
+# small messages per system call, small enough to stay in cache.
+READ_SIZE = 256 * 1024
+# Reads per wake-up before the I/O thread moves on to other connections (fairness).
+READS_PER_EVENT = 8
+# sendmsg() takes at most IOV_MAX buffers.
+IOV_MAX = 1024
+
+
+class StreamConnection:
+    __slots__ = (
+        "core",
+        "io",
+        "sock",
+        "fd",
+        "transport",
+        "endpoint",
+        "connecter",
+        "pipe",
+        "zmtp",
+        "raw",
+        "ready",
+        "closed",
+        "out",
+        "out_msgs",
+        "read_paused",
+        "want_write",
+        "lingering",
+        "peer_address",
+        "_rbuf",
+        "_rview",
+        "_timers",
+        "_rx_seen",
+        "_ping_outstanding",
+    )
+
+    def __init__(
+        self,
+        core: Any,
+        sock: socket.socket,
+        transport: Any,
+        endpoint: str,
+        *,
+        connecter: Any = None,
+        pipe: StreamPipe | None = None,
+    ) -> None:
+        self.core = core
+        self.io = core.io
+        self.sock = sock
+        sock.setblocking(False)
+        self.fd = sock.fileno()
+        self.transport = transport
+        self.endpoint = endpoint
+        self.connecter = connecter
+        self.pipe = pipe
+        self.raw = core.raw
+        self.ready = False
+        self.closed = False
+        self.out: deque = deque()
+        self.out_msgs = 0
+        self.read_paused = False
+        self.want_write = False
+        self.lingering = False
+        self._rbuf = bytearray(READ_SIZE)
+        self._rview = memoryview(self._rbuf)
+        self._timers: list = []
+        self._rx_seen = False
+        self._ping_outstanding = False
+        try:
+            self.peer_address = transport.peer_address(sock)
+        except OSError:
+            self.peer_address = ""
+        opts = core.options
+        if self.raw:
+            self.zmtp = None
+        else:
+            props: dict[str, bytes] = {}
+            if core.socket_type in (3, 5, 6):  # REQ, DEALER, ROUTER announce their identity
+                props["Identity"] = bytes(opts.routing_id)
+            self.zmtp = ZmtpConnection(
+                socket_type=core.type_name,
+                as_server=False,
+                mechanism=NullMechanism(),
+                properties=props,
+                max_message_size=opts.maxmsgsize,
+            )
+        self.io.add(self.fd, READ, self._on_events)
+        if self.raw:
+            self._handshake_done(None)
+        else:
+            self._write(self.zmtp.start())
+            if opts.handshake_ivl > 0:
+                self._timers.append(
+                    self.io.call_later(opts.handshake_ivl / 1000, self._handshake_timeout)
+                )
+
+    # -- events from the I/O thread --------------------------------------------------------
+    def _on_events(self, events: int) -> None:
+        with self.core.lock:
+            if self.closed:
+                return
+            if events & WRITE:
+                self._flush()
+            if events & (READ | ERROR) and not self.closed:
+                self._read()
+
+    def _read(self) -> None:
+        rbuf = self._rbuf
+        rview = self._rview
+        recv_into = self.sock.recv_into
+        for _ in range(READS_PER_EVENT):
+            try:
+                n = recv_into(rbuf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._lost(f"read failed: {exc.strerror}")
+                return
+            if n == 0:
+                self._lost("peer closed the connection")
+                return
+            self._rx_seen = True
+            if self.raw:
+                self._deliver([[bytes(rview[:n])]])
+            else:
+                try:
+                    events = self.zmtp.receive(rview[:n])
+                except ProtocolError as exc:
+                    self._protocol_error(exc)
+                    return
+                if not self.ready:
+                    pending = self.zmtp.data_to_send()
+                    if pending:
+                        self._write(pending)
+                if events:
+                    self._dispatch(events)
+            if self.closed or self.read_paused or n < READ_SIZE:
+                return
+
+    def _dispatch(self, events: list) -> None:
+        batch: list = []
+        for ev in events:
+            if type(ev) is list:
+                batch.append(ev)
+            elif isinstance(ev, HandshakeComplete):
+                self._handshake_done(ev)
+                if self.closed:
+                    return
+            elif isinstance(ev, Subscribe):
+                batch.append(Subscription(ev.topic, True))
+            elif isinstance(ev, Cancel):
+                batch.append(Subscription(ev.topic, False))
+            elif isinstance(ev, Ping):
+                self._write(self.zmtp.encode_pong(ev.context))
+                if ev.ttl:
+                    self._arm_ttl(ev.ttl / 10)
+            elif isinstance(ev, Pong):
+                pass
+            elif isinstance(ev, PeerError):
+                self._lost(f"peer sent ERROR {ev.reason!r}", handshake=not self.ready)
+                return
+        if batch:
+            self._deliver(batch)
+
+    def _deliver(self, batch: list) -> None:
+        pipe = self.pipe
+        if pipe is None or not self.ready:
+            return
+        inq = pipe.inq
+        inq.extend(batch)
+        core = self.core
+        core.signaler.signal()
+        if core.eager_input:
+            core.pattern.input_arrived(pipe)
+        hwm = pipe.rcvhwm
+        if hwm and len(inq) >= hwm and not self.read_paused:
+            # Stop reading: the kernel buffer fills and the peer's sends slow down, which is
+            # how the receive high-water mark pushes back across the wire.
+            self.read_paused = True
+            self._update_interest()
+
+    def resume_reading(self) -> None:
+        if self.read_paused and not self.closed:
+            self.read_paused = False
+            self._update_interest()
+
+    def _update_interest(self) -> None:
+        mask = 0 if self.read_paused else READ
+        if self.want_write:
+            mask |= WRITE
+        self.io.modify(self.fd, mask)
+
+    # -- handshake ---------------------------------------------------------------------------
+    def _handshake_done(self, ev: HandshakeComplete | None) -> None:
+        core = self.core
+        if ev is not None:
+            from ..zmtp import compatible
+
+            if not compatible(core.type_name, ev.peer_socket_type):
+                self._lost(f"peer socket type {ev.peer_socket_type} is not compatible", True)
+                return
+        pipe = self.pipe
+        if pipe is None:
+            pipe = StreamPipe(core, endpoint=self.endpoint)
+            pipe.locally_initiated = self.connecter is not None
+            self.pipe = pipe
+            new = True
+        else:
+            new = False
+        pipe.properties = dict(ev.properties) if ev is not None else {}
+        if self.peer_address:
+            pipe.properties.setdefault("Peer-Address", self.peer_address.encode())
+        pipe.engine = self
+        self.ready = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers = []
+        if new:
+            core.attach_pipe(pipe)
+        if not core.pipe_ready(pipe):
+            self.close("refused by the socket")
+            return
+        core.event_handshake_succeeded(self.endpoint)
+        self._drain_pipe()
+        if self.connecter is not None and self.connecter.lingering:
+            self._linger_check()
+            if self.closed:
+                return
+        opts = core.options
+        if opts.heartbeat_ivl > 0 and not self.raw:
+            self._timers.append(self.io.call_later(opts.heartbeat_ivl / 1000, self._heartbeat))
+
+    def _handshake_timeout(self) -> None:
+        with self.core.lock:
+            if not self.ready and not self.closed:
+                self._lost("handshake timed out", handshake=True)
+
+    # -- heartbeats --------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        with self.core.lock:
+            if self.closed:
+                return
+            opts = self.core.options
+            if self._ping_outstanding and not self._rx_seen:
+                self._lost("heartbeat timed out")
+                return
+            self._rx_seen = False
+            self._ping_outstanding = True
+            self._write(self.zmtp.encode_ping(opts.heartbeat_ttl // 100, b""))
+            timeout = opts.heartbeat_timeout if opts.heartbeat_timeout > 0 else opts.heartbeat_ivl
+            # One timer serves both: the next ping, and the check that the last one was
+            # answered (any traffic counts as an answer).
+            self._timers = [t for t in self._timers if not t.cancelled]
+            self._timers.append(
+                self.io.call_later(min(timeout, opts.heartbeat_ivl) / 1000, self._heartbeat)
+            )
+
+    def _arm_ttl(self, ttl: float) -> None:
+        self._rx_seen = False
+
+        def check() -> None:
+            with self.core.lock:
+                if not self.closed and not self._rx_seen:
+                    self._lost(f"no traffic within the peer's heartbeat TTL ({ttl:.1f}s)")
+
+        self._timers.append(self.io.call_later(ttl, check))
+
+    # -- writing -----------------------------------------------------------------------------
+    def send_message(self, msg: list) -> None:
+        """Encode and send a message (the owning socket's lock is held)."""
+        if self.raw:
+            data = msg[0] if msg else b""
+            if not data:
+                self.close("closed by the application")
+                return
+        else:
+            data = self.zmtp.encode_message(msg)
+        if self.out:
+            self.out.append(data)
+            self.out_msgs += 1
+            return
+        try:
+            n = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self._lost(f"write failed: {exc.strerror}")
+            return
+        if n < len(data):
+            self.out.append(memoryview(data)[n:])
+            self.out_msgs += 1
+            self._want_write()
+
+    def send_subscription(self, topic: bytes, subscribe: bool) -> None:
+        if self.raw:
+            return
+        if subscribe:
+            self._write(self.zmtp.encode_subscribe(topic))
+        else:
+            self._write(self.zmtp.encode_cancel(topic))
+
+    def _write(self, data: bytes) -> None:
+        """Queue protocol bytes (greeting, commands) behind whatever is already queued."""
+        if not data or self.closed:
+            return
+        if self.out:
+            self.out.append(data)
+            return
+        try:
+            n = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self._lost(f"write failed: {exc.strerror}")
+            return
+        if n < len(data):
+            self.out.append(memoryview(data)[n:])
+            self._want_write()
+
+    def _want_write(self) -> None:
+        if not self.want_write:
+            self.want_write = True
+            self._update_interest()
+
+    def _drain_pipe(self) -> None:
+        """Move messages that waited in the pipe (no connection yet) into this connection."""
+        pipe = self.pipe
+        outq = pipe.outq
+        while outq and not self.closed:
+            item = outq.popleft()
+            if type(item) is Subscription:
+                self.send_subscription(item.topic, item.subscribe)
+            else:
+                self.send_message(item)
+
+    def _flush(self) -> None:
+        out = self.out
+        was_full = self.pipe is not None and not self.pipe.writable()
+        while out:
+            bufs = list(out) if len(out) <= IOV_MAX else [out[i] for i in range(IOV_MAX)]
+            try:
+                n = self.sock.sendmsg(bufs)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._lost(f"write failed: {exc.strerror}")
+                return
+            # Drop what went out; a partly written buffer keeps its tail.
+            while n:
+                head = out[0]
+                size = len(head)
+                if n >= size:
+                    out.popleft()
+                    n -= size
+                    if self.out_msgs:
+                        self.out_msgs -= 1
+                else:
+                    out[0] = memoryview(head)[n:]
+                    n = 0
+            if len(bufs) < IOV_MAX and out:
+                break  # the kernel took less than offered: it is full
+        if not out:
+            self.out_msgs = 0
+            if self.want_write:
+                self.want_write = False
+                self._update_interest()
+            if self.lingering or (self.connecter is not None and self.connecter.lingering):
+                self._linger_check()
+        if was_full and self.pipe is not None and self.pipe.writable():
+            self.core.signaler.signal()
+
+    # -- ending ------------------------------------------------------------------------------
+    def start_linger(self, linger_ms: int) -> None:
+        """Keep running until queued output is written or ``linger_ms`` passes (-1: forever).
+
+        Only for accepted connections; a connecter lingers on behalf of its connections.
+        """
+        self.lingering = True
+        self.core.context.linger_started()
+        if linger_ms > 0:
+            self._timers.append(self.io.call_later(linger_ms / 1000, self._linger_expired))
+        self._linger_check()
+
+    def _linger_check(self) -> None:
+        if not self.ready:
+            return  # queued messages wait for the handshake
+        pipe = self.pipe
+        if pipe is not None and pipe.outq:
+            self._drain_pipe()
+        if not self.out and not self.closed:
+            self.close("linger done")
+
+    def _linger_expired(self) -> None:
+        with self.core.lock:
+            self.close("linger expired")
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        pending = self.zmtp.data_to_send()
+        if pending:
+            try:
+                self.sock.send(pending)
+            except OSError:
+                pass
+        log.warning("vmzmq: dropping %s peer on %s: %s", self.core.type_name, self.endpoint, exc)
+        self._lost(f"protocol error: {exc}", handshake=not self.ready, protocol=True)
+
+    def _lost(self, reason: str, handshake: bool = False, protocol: bool = False) -> None:
+        if self.closed:
+            return
+        log.debug("vmzmq: connection to %s lost: %s", self.endpoint, reason)
+        if handshake:
+            self.core.event_handshake_failed(self.endpoint, protocol)
+        self.close(reason, lost=True)
+
+    def close(self, reason: str, lost: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers = []
+        self.io.remove(self.fd)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.out.clear()
+        self.out_msgs = 0
+        if self.lingering and self.connecter is None:
+            self.core.context.linger_finished()
+        self.core.connection_closed(self, lost, reason)
+
+    def __repr__(self) -> str:
+        return f"<StreamConnection {self.endpoint} fd={self.fd} ready={self.ready}>"
+
+
+def socket_error(sock: socket.socket) -> int:
+    """The pending error of a socket whose non-blocking connect finished."""
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    except OSError as exc:
+        return exc.errno or errno.EIO

@@ -1,0 +1,312 @@
+"""The engine's side of a socket and of a context.
+
+``SocketCore`` is what connections, listeners and connecters talk to: the socket's lock,
+signaler, options, pipes and endpoints. The pattern (socket type) is plugged in by the
+facade; the engine calls it only through ``attach``/``pipe_ready``/``detach`` and
+``input_arrived``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from typing import Any
+
+from ..error import ETERM, with_detail
+from .connecter import Connecter
+from .listener import Listener
+from .loop import IOThread
+from .pipe import InprocPipe, Pipe, StreamPipe
+from .signaler import Signaler
+
+log = logging.getLogger("vmzmq")
+
+
+class ContextCore:
+    """State shared by a context's sockets: the I/O thread and the inproc registry."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._io: IOThread | None = None
+        self.inproc: dict[str, SocketCore] = {}
+        self.pending_inproc: dict[str, list[tuple[SocketCore, str]]] = {}
+        self.sockets: set[SocketCore] = set()
+        self.terminated = False
+        self._lingering = 0
+        self._idle = threading.Condition(self.lock)
+
+    @property
+    def io(self) -> IOThread:
+        io = self._io
+        if io is None:
+            with self.lock:
+                if self._io is None:
+                    self._io = IOThread()
+                io = self._io
+        return io
+
+    def linger_started(self) -> None:
+        with self.lock:
+            self._lingering += 1
+
+    def linger_finished(self) -> None:
+        with self.lock:
+            self._lingering -= 1
+            self._idle.notify_all()
+
+    def socket_closed(self, core: SocketCore) -> None:
+        with self.lock:
+            self.sockets.discard(core)
+            self._idle.notify_all()
+
+    def terminate(self) -> None:
+        """Mark terminated, wake every blocked call, wait for sockets and lingerers."""
+        with self.lock:
+            self.terminated = True
+            cores = list(self.sockets)
+        for core in cores:
+            core.signaler.exposed = True
+            core.signaler.signal()
+        with self.lock:
+            while self.sockets or self._lingering > 0:
+                self._idle.wait(0.1)
+                for core in list(self.sockets):
+                    core.signaler.signal()
+            io = self._io
+            self._io = None
+        if io is not None:
+            io.stop()
+
+
+class SocketCore:
+    def __init__(self, context: ContextCore, socket_type: int, type_name: str, options: Any):
+        self.context = context
+        self.socket_type = socket_type
+        self.type_name = type_name
+        self.options = options
+        self.raw = socket_type == 11  # STREAM
+        self.lock = threading.RLock()
+        self.signaler = Signaler()
+        self.pattern: Any = None
+        self.eager_input = False  # the pattern wants input_arrived() calls (publishers)
+        self.pipes: list[Pipe] = []
+        self.listeners: dict[str, Listener] = {}
+        self.connecters: dict[str, list[Connecter]] = {}
+        self.inproc_bound: list[str] = []
+        self.inproc_pipes: dict[str, list[InprocPipe]] = {}
+        self.last_endpoint = ""
+        self.closed = False
+        self.monitor: Any = None  # callable(event_name, value, endpoint)
+
+    @property
+    def io(self) -> IOThread:
+        return self.context.io
+
+    # -- pipes ---------------------------------------------------------------------------------
+    def attach_pipe(self, pipe: Pipe) -> None:
+        self.pipes.append(pipe)
+        self.pattern.attach(pipe)
+
+    def pipe_ready(self, pipe: Pipe) -> bool:
+        """A pipe's peer finished its handshake; False if the pattern refuses it."""
+        ok = self.pattern.pipe_ready(pipe)
+        self.signaler.signal()
+        return ok is not False
+
+    def terminate_pipe(self, pipe: Pipe) -> None:
+        """The peer is gone; messages already received stay readable until drained."""
+        with self.lock:
+            if pipe.dead:
+                return
+            pipe.dead = True
+            if isinstance(pipe, StreamPipe):
+                pipe.outq.clear()
+            if not pipe.inq:
+                self.remove_pipe(pipe)
+            self.signaler.signal()
+
+    def remove_pipe(self, pipe: Pipe) -> None:
+        pipe.dead = True
+        try:
+            self.pipes.remove(pipe)
+        except ValueError:
+            return
+        self.pattern.detach(pipe)
+
+    def connection_closed(self, conn: Any, lost: bool, reason: str) -> None:
+        """Every way a stream connection ends funnels through here."""
+        pipe = conn.pipe
+        if conn.ready or lost:
+            self.event("DISCONNECTED", conn.fd, conn.endpoint)
+        if conn.connecter is not None:
+            conn.connecter.connection_lost(conn)
+        else:
+            listener = self.listeners.get(conn.endpoint)
+            if listener is not None:
+                listener.forget(conn)
+            if pipe is not None:
+                pipe.engine = None
+                self.terminate_pipe(pipe)
+        self.signaler.signal()
+
+    def terminate_inproc(self, pipe: InprocPipe) -> None:
+        peer = pipe.peer
+        self.terminate_pipe(pipe)
+        if peer is not None:
+            self.io.call_soon(peer.core.terminate_pipe, peer)
+
+    # -- endpoints -------------------------------------------------------------------------------
+    def add_listener(self, transport: Any, sock: Any, endpoint: str) -> None:
+        self.listeners[endpoint] = Listener(self, transport, sock, endpoint)
+
+    def add_connecter(self, transport: Any, target: Any, endpoint: str) -> None:
+        connecter = Connecter(self, transport, target, endpoint)
+        self.connecters.setdefault(endpoint, []).append(connecter)
+        connecter.start()
+
+    def unbind(self, endpoint: str, linger: int = 0) -> bool:
+        listener = self.listeners.pop(endpoint, None)
+        if listener is None:
+            return False
+        listener.close()
+        for conn in list(listener.connections):
+            if linger != 0 and conn.out and conn.ready:
+                conn.start_linger(linger)
+            else:
+                conn.close("unbound")
+        return True
+
+    def disconnect(self, endpoint: str) -> bool:
+        connecters = self.connecters.pop(endpoint, None)
+        if not connecters:
+            return False
+        for connecter in connecters:
+            connecter.close()
+            if connecter.connection is not None:
+                connecter.connection.close("disconnected")
+            if connecter.pipe is not None:
+                self.terminate_pipe(connecter.pipe)
+        return True
+
+    # -- inproc ----------------------------------------------------------------------------------
+    def bind_inproc(self, name: str) -> None:
+        ctx = self.context
+        with ctx.lock:
+            if name in ctx.inproc:
+                raise with_detail(errno.EADDRINUSE, f"inproc endpoint 'inproc://{name}' is in use")
+            ctx.inproc[name] = self
+            waiting = ctx.pending_inproc.pop(name, [])
+        self.inproc_bound.append(name)
+        for connector, endpoint in waiting:
+            connector.complete_inproc(self, name, endpoint)
+
+    def connect_inproc(self, name: str, endpoint: str) -> None:
+        ctx = self.context
+        with ctx.lock:
+            binder = ctx.inproc.get(name)
+            if binder is None:
+                ctx.pending_inproc.setdefault(name, []).append((self, endpoint))
+                return
+        self.complete_inproc(binder, name, endpoint)
+
+    def complete_inproc(self, binder: SocketCore, name: str, endpoint: str) -> None:
+        from ..zmtp import compatible
+
+        if not compatible(self.type_name, binder.type_name):
+            log.warning(
+                "vmzmq: inproc %s: %s cannot talk to %s", endpoint, self.type_name, binder.type_name
+            )
+            return
+        mine, theirs = InprocPipe.pair(self, binder, endpoint)
+        mine.locally_initiated = True
+        mine.properties = binder.identity_properties()
+        theirs.properties = self.identity_properties()
+        with self.lock:
+            if self.closed:
+                return
+            self.inproc_pipes.setdefault(endpoint, []).append(mine)
+            self.attach_pipe(mine)
+            self.pipe_ready(mine)
+        with binder.lock:
+            if binder.closed:
+                self.io.call_soon(self.terminate_pipe, mine)
+                return
+            binder.attach_pipe(theirs)
+            binder.pipe_ready(theirs)
+
+    def identity_properties(self) -> dict[str, bytes]:
+        props = {"Socket-Type": self.type_name.encode()}
+        if self.options.routing_id:
+            props["Identity"] = bytes(self.options.routing_id)
+        return props
+
+    def unbind_inproc(self, name: str) -> bool:
+        ctx = self.context
+        with ctx.lock:
+            if ctx.inproc.get(name) is not self:
+                return False
+            del ctx.inproc[name]
+        self.inproc_bound.remove(name)
+        return True
+
+    def disconnect_inproc(self, endpoint: str) -> bool:
+        pipes = self.inproc_pipes.pop(endpoint, None)
+        ctx = self.context
+        with ctx.lock:
+            name = endpoint[len("inproc://") :]
+            waiting = ctx.pending_inproc.get(name, [])
+            pending = [w for w in waiting if w[0] is self and w[1] == endpoint]
+            for w in pending:
+                waiting.remove(w)
+        if not pipes and not pending:
+            return False
+        for pipe in pipes or []:
+            self.terminate_inproc(pipe)
+        return True
+
+    # -- closing ---------------------------------------------------------------------------------
+    def close(self, linger: int) -> None:
+        """Close every endpoint; queued output lingers in the I/O thread for ``linger`` ms."""
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            ctx = self.context
+            for name in list(self.inproc_bound):
+                self.unbind_inproc(name)
+            with ctx.lock:
+                for waiting in ctx.pending_inproc.values():
+                    waiting[:] = [w for w in waiting if w[0] is not self]
+            for endpoint in list(self.listeners):
+                self.unbind(endpoint, linger)
+            for pipes in self.inproc_pipes.values():
+                for pipe in pipes:
+                    self.terminate_inproc(pipe)
+            for pipe in list(self.pipes):
+                if isinstance(pipe, InprocPipe) and pipe.peer is not None:
+                    self.io.call_soon(pipe.peer.core.terminate_pipe, pipe.peer)
+            for connecters in self.connecters.values():
+                for connecter in connecters:
+                    connecter.closed = True
+                    connecter.shutdown(linger)
+            self.connecters.clear()
+            self.signaler.signal()
+        self.context.socket_closed(self)
+
+    def check_term(self) -> None:
+        if self.context.terminated:
+            raise with_detail(ETERM, "the context was terminated")
+
+    # -- monitor hooks ---------------------------------------------------------------------------
+    def event(self, name: str, value: int, endpoint: str) -> None:
+        monitor = self.monitor
+        if monitor is not None:
+            monitor(name, value, endpoint)
+
+    def event_handshake_succeeded(self, endpoint: str) -> None:
+        self.event("HANDSHAKE_SUCCEEDED", 0, endpoint)
+
+    def event_handshake_failed(self, endpoint: str, protocol: bool) -> None:
+        self.event("HANDSHAKE_FAILED_PROTOCOL" if protocol else "HANDSHAKE_FAILED_NO_DETAIL",
+                   0, endpoint)

@@ -1,0 +1,62 @@
+"""A bound endpoint: accepts stream connections and hands each to a StreamConnection."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from .connection import StreamConnection
+from .loop import READ
+
+log = logging.getLogger("vmzmq")
+
+
+class Listener:
+    def __init__(self, core: Any, transport: Any, sock: socket.socket, endpoint: str) -> None:
+        self.core = core
+        self.transport = transport
+        self.sock = sock
+        self.endpoint = endpoint
+        self.connections: set[StreamConnection] = set()
+        self.closed = False
+        sock.setblocking(False)
+        self.fd = sock.fileno()
+        core.io.add(self.fd, READ, self._on_readable)
+
+    def _on_readable(self, events: int) -> None:
+        with self.core.lock:
+            if self.closed:
+                return
+            for _ in range(64):
+                try:
+                    conn_sock, _addr = self.sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    log.warning("vmzmq: accept on %s failed: %s", self.endpoint, exc)
+                    self.core.event("ACCEPT_FAILED", exc.errno or 0, self.endpoint)
+                    return
+                try:
+                    self.transport.connected(conn_sock, self.core.options)
+                except OSError as exc:
+                    log.debug("vmzmq: tuning accepted socket failed: %s", exc)
+                self.core.event("ACCEPTED", conn_sock.fileno(), self.endpoint)
+                conn = StreamConnection(self.core, conn_sock, self.transport, self.endpoint)
+                if not conn.closed:
+                    self.connections.add(conn)
+
+    def forget(self, conn: StreamConnection) -> None:
+        self.connections.discard(conn)
+
+    def close(self) -> None:
+        """Stop listening and drop this endpoint's connections (libzmq's unbind does too)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.core.io.remove(self.fd)
+        try:
+            self.transport.unlisten(self.sock, self.endpoint)
+        except OSError:
+            pass
+        self.core.event("CLOSED", self.fd, self.endpoint)

@@ -1,0 +1,160 @@
+"""The I/O thread: one epoll loop per Context, with timers and a thread-safe call queue.
+
+Everything that nobody waits for happens here: accepting, connecting and reconnecting,
+handshakes, heartbeats, reading peers' data into pipes, and draining output the calling
+thread could not write at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import select
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from itertools import count
+
+log = logging.getLogger("vmzmq")
+
+READ = select.EPOLLIN
+WRITE = select.EPOLLOUT
+ERROR = select.EPOLLERR | select.EPOLLHUP
+
+
+class Timer:
+    """A handle to a scheduled callback; ``cancel()`` is safe from any thread."""
+
+    __slots__ = ("when", "callback", "cancelled")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class IOThread:
+    """An epoll loop running in a daemon thread.
+
+    ``add``/``modify``/``remove`` may be called from any thread: epoll itself is thread-safe
+    and the handler table is only ever replaced entry by entry, which the GIL keeps atomic.
+    Handlers and callbacks run in the loop thread; an exception in one is logged and the
+    loop goes on.
+    """
+
+    def __init__(self, name: str = "vmzmq-io") -> None:
+        self._epoll = select.epoll()
+        self._handlers: dict[int, Callable[[int], None]] = {}
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll.register(self._wake_fd, READ)
+        self._calls: deque[tuple[Callable[..., None], tuple]] = deque()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._timer_seq = count()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # -- registration (any thread) -------------------------------------------------------
+    def add(self, fd: int, events: int, handler: Callable[[int], None]) -> None:
+        self._handlers[fd] = handler
+        self._epoll.register(fd, events)
+
+    def modify(self, fd: int, events: int) -> None:
+        try:
+            self._epoll.modify(fd, events)
+        except (OSError, ValueError):
+            pass  # fd already closed: its owner is tearing down
+
+    def remove(self, fd: int) -> None:
+        self._handlers.pop(fd, None)
+        try:
+            self._epoll.unregister(fd)
+        except (OSError, ValueError):
+            pass
+
+    # -- calls and timers (any thread) ---------------------------------------------------
+    def in_loop(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def call_soon(self, fn: Callable[..., None], *args: object) -> None:
+        self._calls.append((fn, args))
+        self._wake()
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(time.monotonic() + delay, fn)
+        if self.in_loop():
+            heapq.heappush(self._timers, (timer.when, next(self._timer_seq), timer))
+        else:
+            self.call_soon(self._push_timer, timer)
+        return timer
+
+    def _push_timer(self, timer: Timer) -> None:
+        heapq.heappush(self._timers, (timer.when, next(self._timer_seq), timer))
+
+    def _wake(self) -> None:
+        try:
+            os.eventfd_write(self._wake_fd, 1)
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        """Stop the loop and wait for the thread (not from inside the loop)."""
+        self._stopping = True
+        self._wake()
+        if not self.in_loop():
+            self._thread.join(5)
+
+    # -- the loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        epoll = self._epoll
+        handlers = self._handlers
+        wake_fd = self._wake_fd
+        timers = self._timers
+        calls = self._calls
+        while not self._stopping:
+            timeout = -1.0
+            if timers:
+                timeout = max(0.0, timers[0][0] - time.monotonic())
+            if calls:
+                timeout = 0.0
+            try:
+                ready = epoll.poll(timeout)
+            except InterruptedError:
+                continue
+            for fd, events in ready:
+                if fd == wake_fd:
+                    try:
+                        os.eventfd_read(wake_fd)
+                    except OSError:
+                        pass
+                    continue
+                handler = handlers.get(fd)
+                if handler is None:
+                    continue
+                try:
+                    handler(events)
+                except Exception:  # a bug in one connection must not stop the others
+                    log.exception("vmzmq: I/O handler for fd %d failed", fd)
+            while calls:
+                fn, args = calls.popleft()
+                try:
+                    fn(*args)
+                except Exception:
+                    log.exception("vmzmq: I/O call %r failed", fn)
+            if timers:
+                now = time.monotonic()
+                while timers and timers[0][0] <= now:
+                    timer = heapq.heappop(timers)[2]
+                    if timer.cancelled:
+                        continue
+                    try:
+                        timer.callback()
+                    except Exception:
+                        log.exception("vmzmq: timer %r failed", timer.callback)
+        epoll.close()
+        os.close(wake_fd)

@@ -1,0 +1,185 @@
+"""Pipes: a socket's link to one peer.
+
+A pipe's ``inq`` holds whole messages (lists of frames) received from the peer, and
+``Subscription`` markers for publishers. ``send()`` hands a message towards the peer.
+Patterns only ever see this interface; whether the peer is a stream connection or another
+socket of the same context (inproc) is the pipe's business.
+
+High-water marks are counted in messages, as libzmq counts them. A stream pipe counts the
+messages waiting in it plus those its connection has not yet handed to the kernel.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .connection import StreamConnection
+
+
+class Subscription:
+    """An (un)subscription on its way from a subscriber to a publisher."""
+
+    __slots__ = ("topic", "subscribe")
+
+    def __init__(self, topic: bytes, subscribe: bool) -> None:
+        self.topic = topic
+        self.subscribe = subscribe
+
+    def as_message(self) -> list[bytes]:
+        return [(b"\x01" if self.subscribe else b"\x00") + self.topic]
+
+
+class Pipe:
+    """What every pipe has; patterns use only this."""
+
+    __slots__ = (
+        "core",
+        "inq",
+        "routing_id",
+        "properties",
+        "dead",
+        "endpoint",
+        "pattern_state",
+        "locally_initiated",
+    )
+
+    def __init__(self, core: Any, *, conflate: bool = False, endpoint: str = "") -> None:
+        self.core = core
+        self.inq: deque = deque(maxlen=1) if conflate else deque()
+        self.routing_id: bytes = b""
+        self.properties: dict[str, bytes] = {}
+        self.dead = False
+        self.endpoint = endpoint
+        self.pattern_state: Any = None  # whatever the socket type keeps per peer
+        self.locally_initiated = False
+
+    def pop(self) -> Any:
+        raise NotImplementedError
+
+    def send(self, msg: list) -> None:
+        raise NotImplementedError
+
+    def writable(self) -> bool:
+        raise NotImplementedError
+
+    def send_subscription(self, topic: bytes, subscribe: bool) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Ask for the connection to this peer to be dropped (STREAM's empty send)."""
+
+
+class StreamPipe(Pipe):
+    """A peer across a stream connection (tcp, ipc, vmci).
+
+    A connect-side pipe outlives its connections: messages queue in ``outq`` while the
+    connection is down and flow once the next handshake completes (unless IMMEDIATE).
+    """
+
+    __slots__ = ("outq", "engine", "sndhwm", "rcvhwm")
+
+    def __init__(self, core: Any, *, endpoint: str = "") -> None:
+        opts = core.options
+        super().__init__(core, conflate=bool(opts.conflate), endpoint=endpoint)
+        self.outq: deque = deque(maxlen=1) if opts.conflate else deque()
+        self.engine: StreamConnection | None = None
+        self.sndhwm: int = opts.sndhwm
+        self.rcvhwm: int = opts.rcvhwm
+
+    def pop(self) -> Any:
+        msg = self.inq.popleft()
+        engine = self.engine
+        if engine is not None and engine.read_paused and len(self.inq) <= self.rcvhwm // 2:
+            engine.resume_reading()
+        if self.dead and not self.inq:
+            self.core.remove_pipe(self)
+        return msg
+
+    def writable(self) -> bool:
+        hwm = self.sndhwm
+        if not hwm:
+            return not self.dead
+        engine = self.engine
+        queued = len(self.outq)
+        if engine is not None:
+            queued += engine.out_msgs
+        return queued < hwm and not self.dead
+
+    def send(self, msg: list) -> None:
+        engine = self.engine
+        if engine is not None and engine.ready and not self.outq:
+            engine.send_message(msg)
+        else:
+            self.outq.append(msg)
+
+    def send_subscription(self, topic: bytes, subscribe: bool) -> None:
+        engine = self.engine
+        if engine is not None and engine.ready and not self.outq:
+            engine.send_subscription(topic, subscribe)
+        else:
+            self.outq.append(Subscription(topic, subscribe))
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close("closed by the application")
+
+
+class InprocPipe(Pipe):
+    """A peer in the same context: messages go straight into the other socket's pipe.
+
+    The two sides run under different locks, so they touch each other only through deque
+    operations (atomic under the GIL) and signalers, never through each other's patterns.
+    """
+
+    __slots__ = ("peer", "hwm")
+
+    def __init__(self, core: Any, *, endpoint: str = "") -> None:
+        super().__init__(core, conflate=bool(core.options.conflate), endpoint=endpoint)
+        self.peer: InprocPipe | None = None
+        self.hwm = 0
+
+    @staticmethod
+    def pair(a_core: Any, b_core: Any, endpoint: str) -> tuple[InprocPipe, InprocPipe]:
+        a = InprocPipe(a_core, endpoint=endpoint)
+        b = InprocPipe(b_core, endpoint=endpoint)
+        a.peer, b.peer = b, a
+        # libzmq gives an inproc pipe the sum of both sides' marks, or no limit if either is 0.
+        a_snd, a_rcv = a_core.options.sndhwm, a_core.options.rcvhwm
+        b_snd, b_rcv = b_core.options.sndhwm, b_core.options.rcvhwm
+        a.hwm = a_snd + b_rcv if a_snd and b_rcv else 0
+        b.hwm = b_snd + a_rcv if b_snd and a_rcv else 0
+        return a, b
+
+    def pop(self) -> Any:
+        msg = self.inq.popleft()
+        peer = self.peer
+        if peer is not None and peer.core.signaler.waiters:
+            peer.core.signaler.signal()  # the peer may be blocked on a full pipe
+        if self.dead and not self.inq:
+            self.core.remove_pipe(self)
+        return msg
+
+    def writable(self) -> bool:
+        peer = self.peer
+        if peer is None or self.dead:
+            return False
+        return not self.hwm or len(peer.inq) < self.hwm
+
+    def send(self, msg: list) -> None:
+        peer = self.peer
+        if peer is None:
+            return
+        peer.inq.append(msg)
+        peer.core.signaler.signal()
+
+    def send_subscription(self, topic: bytes, subscribe: bool) -> None:
+        peer = self.peer
+        if peer is None:
+            return
+        peer.inq.append(Subscription(topic, subscribe))
+        peer.core.signaler.signal()
+
+    def close(self) -> None:
+        self.core.terminate_inproc(self)

@@ -1,0 +1,48 @@
+"""A socket's wake-up file descriptor.
+
+Blocking calls, ``Poller`` and ``zmq.FD`` users all wait on it. It is written only when
+someone may be waiting (``waiters`` > 0, or the fd was handed out), so a busy socket that
+nobody waits on costs no system calls here.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+
+
+class Signaler:
+    __slots__ = ("fd", "waiters", "exposed", "_poller")
+
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.waiters = 0
+        self.exposed = False
+        self._poller = select.poll()
+        self._poller.register(self.fd, select.POLLIN)
+
+    def signal(self) -> None:
+        # Callers append their message *before* reading ``waiters``; waiters increment it
+        # *before* checking for messages. That order is what makes a lost wake-up impossible.
+        if self.waiters or self.exposed:
+            try:
+                os.eventfd_write(self.fd, 1)
+            except OSError:
+                pass
+
+    def drain(self) -> None:
+        try:
+            os.eventfd_read(self.fd)
+        except OSError:
+            pass
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until signalled or ``timeout`` seconds pass; True if signalled."""
+        ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return bool(self._poller.poll(ms))
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass

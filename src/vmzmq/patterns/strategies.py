@@ -1,0 +1,215 @@
+"""Routing strategies that socket types compose (the ideas of libzmq's lb, fq and dist)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.pipe import Pipe, Subscription
+
+
+class LoadBalancer:
+    """Round-robin over the pipes that can take a message now."""
+
+    __slots__ = ("pipes", "_next")
+
+    def __init__(self) -> None:
+        self.pipes: list[Pipe] = []
+        self._next = 0
+
+    def attach(self, pipe: Pipe) -> None:
+        self.pipes.append(pipe)
+
+    def detach(self, pipe: Pipe) -> None:
+        try:
+            self.pipes.remove(pipe)
+        except ValueError:
+            pass
+
+    def pick(self) -> Pipe | None:
+        pipes = self.pipes
+        n = len(pipes)
+        if n == 1:
+            pipe = pipes[0]
+            return pipe if pipe.writable() else None
+        start = self._next
+        for i in range(n):
+            pipe = pipes[(start + i) % n]
+            if pipe.writable():
+                self._next = (start + i + 1) % n
+                return pipe
+        return None
+
+    def can_send(self) -> bool:
+        return any(p.writable() for p in self.pipes)
+
+
+class FairQueue:
+    """Round-robin over the pipes that hold a message. ``last`` is where the last message
+    came from (its metadata is what ``Frame.get()`` reports)."""
+
+    __slots__ = ("pipes", "_next", "last")
+
+    def __init__(self) -> None:
+        self.pipes: list[Pipe] = []
+        self._next = 0
+        self.last: Pipe | None = None
+
+    def attach(self, pipe: Pipe) -> None:
+        self.pipes.append(pipe)
+
+    def detach(self, pipe: Pipe) -> None:
+        try:
+            self.pipes.remove(pipe)
+        except ValueError:
+            pass
+
+    def recv(self) -> tuple[Any, Pipe] | tuple[None, None]:
+        pipes = self.pipes
+        n = len(pipes)
+        if n == 1:
+            pipe = pipes[0]
+            if pipe.inq:
+                self.last = pipe
+                return pipe.pop(), pipe
+            return None, None
+        start = self._next
+        for i in range(n):
+            pipe = pipes[(start + i) % n]
+            if pipe.inq:
+                self._next = (start + i + 1) % n
+                self.last = pipe
+                return pipe.pop(), pipe
+        return None, None
+
+    def has_input(self) -> bool:
+        for pipe in self.pipes:
+            if pipe.inq:
+                return True
+        return False
+
+
+class SubscriptionIndex:
+    """Which pipes want which topic prefixes, with counts (a topic subscribed twice needs
+    two cancels). Matching looks up each distinct subscription length's prefix of the
+    topic, which is cheap because real subscription sets have few distinct lengths."""
+
+    __slots__ = ("by_topic", "_lengths")
+
+    def __init__(self) -> None:
+        self.by_topic: dict[bytes, dict[Pipe, int]] = {}
+        self._lengths: dict[int, int] = {}
+
+    def add(self, topic: bytes, pipe: Pipe) -> bool:
+        """Count a subscription; True if it is the topic's first subscriber."""
+        pipes = self.by_topic.get(topic)
+        if pipes is None:
+            pipes = self.by_topic[topic] = {}
+            self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
+        first = not pipes
+        pipes[pipe] = pipes.get(pipe, 0) + 1
+        return first
+
+    def remove(self, topic: bytes, pipe: Pipe) -> bool:
+        """Uncount one; True if the topic has no subscribers left."""
+        pipes = self.by_topic.get(topic)
+        if pipes is None or pipe not in pipes:
+            return False
+        left = pipes[pipe] - 1
+        if left:
+            pipes[pipe] = left
+            return False
+        del pipes[pipe]
+        if pipes:
+            return False
+        self._forget(topic)
+        return True
+
+    def remove_pipe(self, pipe: Pipe) -> list[bytes]:
+        """Drop every subscription of a pipe; return the topics nobody wants any more."""
+        gone = []
+        for topic in list(self.by_topic):
+            pipes = self.by_topic[topic]
+            if pipes.pop(pipe, None) is not None and not pipes:
+                self._forget(topic)
+                gone.append(topic)
+        return gone
+
+    def _forget(self, topic: bytes) -> None:
+        del self.by_topic[topic]
+        n = len(topic)
+        left = self._lengths[n] - 1
+        if left:
+            self._lengths[n] = left
+        else:
+            del self._lengths[n]
+
+    def matches(self, topic: bytes) -> set[Pipe]:
+        by_topic = self.by_topic
+        found: set[Pipe] = set()
+        for n in self._lengths:
+            if n <= len(topic):
+                pipes = by_topic.get(topic[:n] if n else b"")
+                if pipes:
+                    found.update(pipes)
+        return found
+
+    def has_match(self, topic: bytes) -> bool:
+        by_topic = self.by_topic
+        for n in self._lengths:
+            if n <= len(topic) and by_topic.get(topic[:n] if n else b""):
+                return True
+        return False
+
+    def __len__(self) -> int:
+        return len(self.by_topic)
+
+
+class TopicFilter:
+    """A subscriber's own set of prefixes, counted."""
+
+    __slots__ = ("topics", "_lengths")
+
+    def __init__(self) -> None:
+        self.topics: dict[bytes, int] = {}
+        self._lengths: dict[int, int] = {}
+
+    def add(self, topic: bytes) -> None:
+        count = self.topics.get(topic, 0)
+        self.topics[topic] = count + 1
+        if not count:
+            self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
+
+    def remove(self, topic: bytes) -> bool:
+        count = self.topics.get(topic, 0)
+        if not count:
+            return False
+        if count > 1:
+            self.topics[topic] = count - 1
+            return True
+        del self.topics[topic]
+        n = len(topic)
+        if self._lengths[n] > 1:
+            self._lengths[n] -= 1
+        else:
+            del self._lengths[n]
+        return True
+
+    def match(self, topic: bytes) -> bool:
+        topics = self.topics
+        for n in self._lengths:
+            if n <= len(topic) and topic[:n] in topics:
+                return True
+        return False
+
+
+def as_subscription(item: Any) -> Subscription | None:
+    """A publisher's view of an inbound item: ZMTP 3.1 peers send commands (which arrive as
+    Subscription objects); 3.0 peers and XSUB users send data messages whose first octet
+    is 1 (subscribe) or 0 (cancel)."""
+    if type(item) is Subscription:
+        return item
+    if len(item) == 1:
+        frame = item[0]
+        if frame and frame[0] in (0, 1):
+            return Subscription(bytes(frame[1:]), frame[0] == 1)
+    return None

@@ -1,0 +1,663 @@
+"""Socket: pyzmq's synchronous socket API over the engine and a socket-type pattern."""
+
+from __future__ import annotations
+
+import errno
+import json
+import pickle
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import constants as C
+from .engine.core import SocketCore
+from .error import ZMQBindError, ZMQError, with_detail, zmq_error
+from .frame import Frame, MessageTracker
+from .options import OPTIONS_BY_NAME, SocketOptions, option_spec
+from .patterns import create_pattern
+from .transport import get_transport, split_endpoint
+
+if TYPE_CHECKING:
+    from .context import Context
+
+SNDMORE = 2
+DONTWAIT = 1
+POLLIN = 1
+POLLOUT = 2
+
+TYPE_NAMES = {
+    0: "PAIR",
+    1: "PUB",
+    2: "SUB",
+    3: "REQ",
+    4: "REP",
+    5: "DEALER",
+    6: "ROUTER",
+    7: "PULL",
+    8: "PUSH",
+    9: "XPUB",
+    10: "XSUB",
+    11: "STREAM",
+}
+
+_OPT_HWM = 1
+_OPT_SUBSCRIBE = 6
+_OPT_UNSUBSCRIBE = 7
+_OPT_RCVMORE = 13
+_OPT_FD = 14
+_OPT_EVENTS = 15
+_OPT_TYPE = 16
+_OPT_LAST_ENDPOINT = 32
+_OPT_THREAD_SAFE = 81
+_OPT_TOPICS_COUNT = 116
+
+_DONE = MessageTracker()
+
+
+class _EndpointContext:
+    """What bind()/connect() return: usable as a context manager that undoes them."""
+
+    def __init__(self, socket: Socket, endpoint: str, undo: Callable[[str], None]) -> None:
+        self.socket = socket
+        self.endpoint = endpoint
+        self._undo = undo
+
+    def __enter__(self) -> Socket:
+        return self.socket
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.socket.closed:
+            try:
+                self._undo(self.endpoint)
+            except ZMQError:
+                pass
+
+
+class Socket:
+    """A ZeroMQ socket with pyzmq's API (``import vmzmq as zmq``).
+
+    Not thread-safe, like libzmq's sockets: use one socket from one thread at a time.
+    Options are also attributes: ``s.linger = 0``, ``s.rcvtimeo``, ``s.routing_id``.
+    """
+
+    _closed = True  # until __init__ has run, so __del__ and __getattr__ stay quiet
+
+    def __init__(self, context: Context, socket_type: int, **kwargs: Any) -> None:
+        if socket_type not in TYPE_NAMES:
+            raise with_detail(errno.EINVAL, f"unknown or unsupported socket type {socket_type!r}")
+        context._check_open()
+        object.__setattr__(self, "context", context)
+        object.__setattr__(self, "_type", int(socket_type))
+        opts = SocketOptions(
+            socket_type,
+            blocky=bool(context._options.get(70, 1)),
+            ipv6=bool(context._options.get(42, 0)),
+        )
+        for option, value in context._sockopts.items():
+            try:
+                opts.set(option, value)
+            except ZMQError:
+                pass
+        object.__setattr__(self, "_opts", opts)
+        core = SocketCore(context._core, socket_type, TYPE_NAMES[socket_type], opts)
+        pattern = create_pattern(socket_type, core)
+        core.pattern = pattern
+        core.eager_input = pattern.eager_input
+        object.__setattr__(self, "_core", core)
+        object.__setattr__(self, "_pattern", pattern)
+        object.__setattr__(self, "_lock", core.lock)
+        object.__setattr__(self, "_signaler", core.signaler)
+        object.__setattr__(self, "_send_parts", [])
+        object.__setattr__(self, "_recv_parts", deque())
+        object.__setattr__(self, "_recv_props", {})
+        object.__setattr__(self, "_closed", False)
+        object.__setattr__(self, "_monitor", None)
+        context._register(self)
+        with context._core.lock:
+            context._core.sockets.add(core)
+
+    # -- attributes as options -----------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        spec = OPTIONS_BY_NAME.get(name.upper())
+        if spec is None:
+            if name.upper() == "HWM":
+                return self.get_hwm()
+            raise AttributeError(f"{type(self).__name__} has no attribute or option {name!r}")
+        return self.getsockopt(spec.id)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name in type(self).__dict__ or hasattr(type(self), name):
+            object.__setattr__(self, name, value)
+            return
+        upper = name.upper()
+        if upper == "HWM":
+            self.set_hwm(value)
+            return
+        spec = OPTIONS_BY_NAME.get(upper)
+        if spec is None:
+            object.__setattr__(self, name, value)
+            return
+        self.setsockopt(spec.id, value)
+
+    # -- properties ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def type(self) -> int:
+        return self._type
+
+    @property
+    def socket_type(self) -> int:
+        return self._type
+
+    @property
+    def last_endpoint(self) -> bytes:
+        return self._core.last_endpoint.encode()
+
+    @property
+    def copy_threshold(self) -> int:
+        return C.COPY_THRESHOLD
+
+    @property
+    def underlying(self) -> int:
+        return id(self)
+
+    def fileno(self) -> int:
+        """A file descriptor that becomes readable when EVENTS may have changed."""
+        return self.getsockopt(_OPT_FD)
+
+    def __repr__(self) -> str:
+        closed = " closed" if self._closed else ""
+        name = TYPE_NAMES.get(self._type, "?")
+        return f"<{type(self).__module__}.{type(self).__name__}(zmq.{name}) at {id(self):#x}{closed}>"
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._closed:
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket. Queued outgoing messages are still delivered for up to LINGER
+        ms (-1: until delivered) by the I/O thread; ``Context.term()`` waits for that."""
+        if self._closed:
+            return
+        object.__setattr__(self, "_closed", True)
+        if linger is None:
+            linger = self._opts.linger
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.stop()
+        self._core.close(int(linger))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise with_detail(errno.ENOTSOCK, "the socket is closed")
+
+    # -- options ---------------------------------------------------------------------------------
+    def setsockopt(self, option: int, value: Any) -> None:
+        self._check_open()
+        option = int(option)
+        if option == _OPT_HWM:
+            self.set_hwm(value)
+            return
+        if option in (_OPT_SUBSCRIBE, _OPT_UNSUBSCRIBE):
+            if isinstance(value, str):
+                raise TypeError("unicode not allowed, use setsockopt_string")
+            topic = bytes(value)
+            with self._lock:
+                if option == _OPT_SUBSCRIBE:
+                    self._pattern.subscribe(topic)
+                else:
+                    self._pattern.unsubscribe(topic)
+            return
+        spec = option_spec(option)
+        if spec.kind in ("bytes", "str") and isinstance(value, str):
+            raise TypeError(f"unicode not allowed for {spec.name}, use setsockopt_string")
+        self._opts.set(option, value)
+
+    def getsockopt(self, option: int) -> Any:
+        self._check_open()
+        option = int(option)
+        if option == _OPT_HWM:
+            return self.get_hwm()
+        if option == _OPT_RCVMORE:
+            return 1 if self._recv_parts else 0
+        if option == _OPT_EVENTS:
+            return self._events(expose=True)
+        if option == _OPT_FD:
+            self._signaler.exposed = True
+            return self._signaler.fd
+        if option == _OPT_TYPE:
+            return self._type
+        if option == _OPT_LAST_ENDPOINT:
+            return self._core.last_endpoint.encode()
+        if option == _OPT_THREAD_SAFE:
+            return 0
+        if option == _OPT_TOPICS_COUNT:
+            subs = getattr(self._pattern, "subs", None)
+            if subs is None:
+                subs = getattr(getattr(self._pattern, "filter", None), "topics", {})
+            return len(subs)
+        return self._opts.get(option)
+
+    set = setsockopt
+    get = getsockopt
+
+    def setsockopt_string(self, option: int, value: str, encoding: str = "utf-8") -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"expected str, got: {value!r}")
+        self.setsockopt(option, value.encode(encoding))
+
+    set_string = setsockopt_unicode = setsockopt_string
+
+    def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
+        spec = option_spec(int(option))
+        if spec.kind not in ("bytes", "str"):
+            raise TypeError(f"option {spec.name} will not return a string")
+        return self.getsockopt(option).decode(encoding)
+
+    get_string = getsockopt_unicode = getsockopt_string
+
+    def set_hwm(self, value: int) -> None:
+        self.setsockopt(C.SNDHWM, value)
+        self.setsockopt(C.RCVHWM, value)
+
+    def get_hwm(self) -> int:
+        return self.getsockopt(C.SNDHWM)
+
+    hwm = property(get_hwm, set_hwm)
+
+    def _events(self, expose: bool = False) -> int:
+        if expose:
+            self._signaler.drain()  # edge-triggered FD: reading EVENTS re-arms it
+        events = 0
+        with self._lock:
+            pattern = self._pattern
+            if self._recv_parts or pattern.can_recv():
+                events |= POLLIN
+            if pattern.can_send():
+                events |= POLLOUT
+        return events
+
+    # -- endpoints -------------------------------------------------------------------------------
+    def bind(self, addr: str) -> _EndpointContext:
+        """Bind to an endpoint: tcp://, ipc://, inproc://, vmci:// or vsock://."""
+        self._check_open()
+        addr = _text(addr, "endpoint")
+        scheme, address = split_endpoint(addr)
+        core = self._core
+        if scheme == "inproc":
+            core.bind_inproc(address)
+            core.last_endpoint = addr
+            core.event("LISTENING", 0, addr)
+            return _EndpointContext(self, addr, self.unbind)
+        transport = get_transport(scheme)
+        target = transport.parse_bind(scheme, address)
+        try:
+            sock, endpoint = transport.listen(target, self._opts)
+        except ZMQError as exc:
+            core.event("BIND_FAILED", exc.errno or 0, addr)
+            raise
+        with self._lock:
+            core.add_listener(transport, sock, endpoint)
+            core.last_endpoint = endpoint
+        core.event("LISTENING", sock.fileno(), endpoint)
+        return _EndpointContext(self, endpoint, self.unbind)
+
+    def connect(self, addr: str) -> _EndpointContext:
+        """Connect to an endpoint; the connection is made (and remade) in the background."""
+        self._check_open()
+        addr = _text(addr, "endpoint")
+        scheme, address = split_endpoint(addr)
+        core = self._core
+        if scheme == "inproc":
+            core.connect_inproc(address, addr)
+            core.last_endpoint = addr
+            return _EndpointContext(self, addr, self.disconnect)
+        transport = get_transport(scheme)
+        target = transport.parse_connect(scheme, address)
+        with self._lock:
+            core.add_connecter(transport, target, addr)
+            connecter = core.connecters[addr][-1]
+            crid = self._opts.connect_routing_id
+            if crid:
+                if connecter.pipe is not None:
+                    connecter.pipe.routing_id = bytes(crid)
+                self._opts.connect_routing_id = b""  # libzmq applies it to one connect
+            core.last_endpoint = transport.connect_endpoint(scheme, address, target)
+        return _EndpointContext(self, addr, self.disconnect)
+
+    def unbind(self, addr: str) -> None:
+        self._check_open()
+        addr = _text(addr, "endpoint")
+        scheme, address = split_endpoint(addr)
+        core = self._core
+        with self._lock:
+            if scheme == "inproc":
+                found = core.unbind_inproc(address)
+            else:
+                key = get_transport(scheme).unbind_key(scheme, address)
+                found = core.unbind(key)
+        if not found:
+            raise with_detail(errno.ENOENT, f"{addr!r} is not bound (use LAST_ENDPOINT's value)")
+
+    def disconnect(self, addr: str) -> None:
+        self._check_open()
+        addr = _text(addr, "endpoint")
+        scheme, _address = split_endpoint(addr)
+        core = self._core
+        with self._lock:
+            if scheme == "inproc":
+                found = core.disconnect_inproc(addr)
+            else:
+                found = core.disconnect(addr)
+        if not found:
+            raise with_detail(errno.ENOENT, f"{addr!r} is not connected")
+
+    def bind_to_random_port(
+        self,
+        addr: str,
+        min_port: int = 49152,
+        max_port: int = 65536,
+        max_tries: int = 100,
+    ) -> int:
+        """Bind to a random port of ``addr`` (e.g. "tcp://127.0.0.1"); return the port."""
+        if min_port == 49152 and max_port == 65536:
+            self.bind(f"{addr}:*")
+            return int(self._core.last_endpoint.rsplit(":", 1)[-1])
+        for _ in range(max_tries):
+            port = random.randrange(min_port, max_port)
+            try:
+                self.bind(f"{addr}:{port}")
+            except ZMQError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise
+            else:
+                return port
+        raise ZMQBindError("Could not bind socket to random port.")
+
+    # -- sending ---------------------------------------------------------------------------------
+    def send(
+        self,
+        data: Any,
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        routing_id: int | None = None,
+        group: str | None = None,
+    ) -> MessageTracker | None:
+        """Send one frame; with SNDMORE more frames of the same message follow."""
+        if self._closed:
+            raise with_detail(errno.ENOTSOCK, "the socket is closed")
+        if type(data) is not bytes:
+            data = _frame_bytes(data)
+        parts = self._send_parts
+        if flags & SNDMORE:
+            if not parts:
+                with self._lock:
+                    self._pattern.check_send()
+            parts.append(data)
+            return _DONE if track else None
+        if parts:
+            parts.append(data)
+            msg = parts
+            object.__setattr__(self, "_send_parts", [])
+        else:
+            msg = [data]
+        self._send_msg(msg, flags)
+        return _DONE if track else None
+
+    def _send_msg(self, msg: list, flags: int) -> None:
+        with self._lock:
+            if self._core.context.terminated:
+                raise with_detail(C.ETERM, "the context was terminated")
+            if self._pattern.send(msg):
+                return
+        if flags & DONTWAIT:
+            raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
+        timeout = self._opts.sndtimeo
+        self._wait(lambda: self._pattern.send(msg) or None, timeout)
+
+    def send_multipart(
+        self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True, track: bool = False
+    ) -> MessageTracker | None:
+        if self._closed:
+            raise with_detail(errno.ENOTSOCK, "the socket is closed")
+        if self._send_parts:
+            frames = self._send_parts
+            object.__setattr__(self, "_send_parts", [])
+        else:
+            frames = []
+        for i, part in enumerate(msg_parts):
+            if type(part) is not bytes:
+                try:
+                    part = _frame_bytes(part)
+                except TypeError:
+                    raise TypeError(
+                        f"Frame {i} ({part!r:.32}) does not support the buffer interface."
+                    ) from None
+            frames.append(part)
+        if not frames:
+            raise with_detail(errno.EINVAL, "send_multipart needs at least one frame")
+        if flags & SNDMORE:
+            with self._lock:
+                self._pattern.check_send()
+            object.__setattr__(self, "_send_parts", frames)
+            return _DONE if track else None
+        self._send_msg(frames, flags)
+        return _DONE if track else None
+
+    def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
+                    **kwargs: Any) -> MessageTracker | None:
+        if not isinstance(u, str):
+            raise TypeError("str objects only")
+        return self.send(u.encode(encoding), flags=flags, copy=copy, **kwargs)
+
+    send_unicode = send_string
+
+    def send_json(self, obj: Any, flags: int = 0, **kwargs: Any) -> MessageTracker | None:
+        send_kwargs = {k: kwargs.pop(k) for k in ("copy", "track", "routing_id", "group")
+                       if k in kwargs}
+        return self.send(json.dumps(obj, **kwargs).encode("utf-8"), flags, **send_kwargs)
+
+    def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
+                   **kwargs: Any) -> MessageTracker | None:
+        return self.send(pickle.dumps(obj, protocol), flags, **kwargs)
+
+    def send_serialized(self, msg: Any, serialize: Callable[[Any], list], flags: int = 0,
+                        copy: bool = True, **kwargs: Any) -> MessageTracker | None:
+        return self.send_multipart(serialize(msg), flags=flags, copy=copy, **kwargs)
+
+    # -- receiving -------------------------------------------------------------------------------
+    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
+        """Receive one frame (bytes, or a Frame with ``copy=False``)."""
+        parts = self._recv_parts
+        if not parts:
+            if self._closed:
+                raise with_detail(errno.ENOTSOCK, "the socket is closed")
+            msg = self._recv_msg(flags, not copy)
+            if len(msg) == 1 and copy:
+                return msg[0]
+            parts.extend(msg)
+        frame = parts.popleft()
+        if copy:
+            return frame
+        f = Frame(frame)
+        f.more = bool(parts)
+        f.properties = self._recv_props
+        return f
+
+    def _recv_msg(self, flags: int, want_source: bool = False) -> list:
+        with self._lock:
+            msg = self._pattern.recv()
+            if msg is not None:
+                if want_source:
+                    self._note_source()
+                return msg
+            if self._core.context.terminated:
+                raise with_detail(C.ETERM, "the context was terminated")
+        if flags & DONTWAIT:
+            raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
+        msg = self._wait(self._pattern.recv, self._opts.rcvtimeo)
+        if want_source:
+            with self._lock:
+                self._note_source()
+        return msg
+
+    def _note_source(self) -> None:
+        fq = getattr(self._pattern, "fq", None)
+        pipe = getattr(fq, "last", None) if fq is not None else getattr(self._pattern, "pipe", None)
+        props = {} if pipe is None else pipe.properties
+        object.__setattr__(self, "_recv_props", props)
+
+    def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> list:
+        parts = self._recv_parts
+        if parts:
+            frames = list(parts)
+            parts.clear()
+        else:
+            if self._closed:
+                raise with_detail(errno.ENOTSOCK, "the socket is closed")
+            frames = self._recv_msg(flags, not copy)
+        if copy:
+            return frames
+        props = self._recv_props
+        out = []
+        for i, frame in enumerate(frames):
+            f = Frame(frame)
+            f.more = i < len(frames) - 1
+            f.properties = props
+            out.append(f)
+        return out
+
+    def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
+        """Receive one frame into ``buffer``; return the frame's full size (it may have been
+        truncated to fit, as with libzmq's zmq_recv)."""
+        frame = self.recv(flags)
+        view = memoryview(buffer).cast("B")
+        if nbytes < 0:
+            raise ValueError(f"nbytes={nbytes!r} must be non-negative")
+        limit = len(view) if nbytes == 0 else min(nbytes, len(view))
+        n = min(limit, len(frame))
+        view[:n] = frame[:n]
+        return len(frame)
+
+    def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> str:
+        return self.recv(flags).decode(encoding)
+
+    recv_unicode = recv_string
+
+    def recv_json(self, flags: int = 0, **kwargs: Any) -> Any:
+        return json.loads(self.recv(flags), **kwargs)
+
+    def recv_pyobj(self, flags: int = 0) -> Any:
+        return pickle.loads(self.recv(flags))
+
+    def recv_serialized(self, deserialize: Callable[[list], Any], flags: int = 0,
+                        copy: bool = True) -> Any:
+        return deserialize(self.recv_multipart(flags, copy=copy))
+
+    # -- waiting ---------------------------------------------------------------------------------
+    def _wait(self, attempt: Callable[[], Any], timeout_ms: int) -> Any:
+        """Block until ``attempt()`` (run under the lock) returns non-None, the timeout
+        passes (Again) or the context is terminated (ContextTerminated)."""
+        signaler = self._signaler
+        lock = self._lock
+        terminated = self._core.context
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        signaler.waiters += 1  # before the check: see Signaler.signal
+        try:
+            while True:
+                with lock:
+                    result = attempt()
+                    if result is not None:
+                        return result
+                if terminated.terminated:
+                    raise with_detail(C.ETERM, "the context was terminated")
+                if self._closed:
+                    raise with_detail(errno.ENOTSOCK, "the socket was closed")
+                if deadline is None:
+                    remaining = None
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
+                if signaler.wait(remaining):
+                    signaler.drain()
+        finally:
+            signaler.waiters -= 1
+
+    def poll(self, timeout: int | None = None, flags: int = POLLIN) -> int:
+        """Wait up to ``timeout`` ms (None: forever) for ``flags``; return the events."""
+        self._check_open()
+        from .poll import Poller
+
+        poller = Poller()
+        poller.register(self, flags)
+        ready = dict(poller.poll(timeout))
+        return ready.get(self, 0)
+
+    # -- monitor ---------------------------------------------------------------------------------
+    def monitor(self, addr: str | None, events: int = 0xFFFF) -> None:
+        """Publish this socket's events on a PAIR bound to ``addr`` (None stops)."""
+        from .monitor import SocketMonitor
+
+        self._check_open()
+        if self._monitor is not None:
+            self._monitor.stop()
+            object.__setattr__(self, "_monitor", None)
+        if addr is None:
+            return
+        object.__setattr__(self, "_monitor", SocketMonitor(self, addr, events))
+
+    def get_monitor_socket(self, events: int | None = None, addr: str | None = None) -> Socket:
+        self._check_open()
+        if addr is None:
+            addr = f"inproc://monitor.s-{id(self)}"
+        self.monitor(addr, 0xFFFF if events is None else events)
+        sock = self.context.socket(C.PAIR)
+        sock.connect(addr)
+        return sock
+
+    def disable_monitor(self) -> None:
+        self.monitor(None)
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, got {type(value).__name__}")
+    return value
+
+
+def _frame_bytes(data: Any) -> bytes:
+    if isinstance(data, Frame):
+        return data.bytes
+    if isinstance(data, str):
+        raise TypeError("unicode not allowed, use send_string")
+    if isinstance(data, bytes):
+        return data
+    try:
+        return bytes(memoryview(data))
+    except TypeError:
+        raise TypeError(f"{data!r:.32} does not support the buffer interface") from None
+
+
+__all__ = ["Socket", "TYPE_NAMES"]
+

@@ -1,0 +1,229 @@
+"""The ``ipc://`` transport: Unix domain stream sockets.
+
+Endpoints: ``ipc://path`` (relative or absolute), ``ipc://@name`` (Linux abstract namespace:
+the '@' becomes a NUL byte, no file is made), and ``ipc://*`` on bind (a fresh socket in a new
+private temporary directory; LAST_ENDPOINT names it). A path longer than 107 bytes -- the
+size of ``sun_path`` less the NUL -- is ENAMETOOLONG, as in libzmq.
+
+Differences from libzmq, both to avoid destroying what is not ours:
+
+* libzmq unlinks whatever is at the path before binding, so a second bind silently steals a
+  live socket and a typo can delete a regular file. We unlink only a *stale* socket (nobody
+  accepts on it: a probe connect is refused); a live socket or any other file is EADDRINUSE.
+  (The live listener sees the probe as a connection that closes at once, before any ZMTP.)
+* unlisten removes the socket file we created (libzmq leaves it unless it came from ``*``),
+  but only if it is still the same file. The temporary directory of ``*`` is removed too.
+
+``ipc://*`` uses Python's temporary directory (``TMPDIR``, ``TEMP``, ``TMP``, else ``/tmp``);
+libzmq makes ``tmpXXXXXX`` in the current directory unless ``TMPDIR``/``TEMPDIR``/``TMP`` is set.
+A refused connect is ECONNREFUSED, or ENOENT when nothing was ever bound at the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from ..error import with_detail
+
+__all__ = ["MAX_PATH_BYTES", "TRANSPORT", "IpcEndpoint", "IpcTransport"]
+
+MAX_PATH_BYTES = 107  # sizeof(sockaddr_un.sun_path) - 1 for the terminating NUL
+
+
+@dataclass(frozen=True)
+class IpcEndpoint:
+    """A parsed ``ipc://`` address: the text after the scheme ('@name', a path, or '*')."""
+
+    path: str
+
+    @property
+    def abstract(self) -> bool:
+        return self.path.startswith("@")
+
+    def sockaddr(self) -> str:
+        return "\0" + self.path[1:] if self.abstract else self.path
+
+
+@dataclass
+class _OwnedFile:
+    path: str
+    device: int
+    inode: int
+    tmpdir: str | None
+
+
+# Files our listeners created, so unlisten can remove exactly those.
+_owned: weakref.WeakKeyDictionary[socket.socket, _OwnedFile] = weakref.WeakKeyDictionary()
+_owned_lock = threading.Lock()
+
+
+def _check(endpoint: str, path: str) -> IpcEndpoint:
+    if path == "@":
+        raise with_detail(errno.EINVAL, f"endpoint '{endpoint}' has an empty abstract name")
+    if "\0" in path:
+        raise with_detail(errno.EINVAL, f"endpoint '{endpoint}' contains a NUL character")
+    try:
+        size = len(os.fsencode(path))
+    except UnicodeError:
+        raise with_detail(
+            errno.EINVAL, f"endpoint '{endpoint}' cannot be encoded as a file name"
+        ) from None
+    if size > MAX_PATH_BYTES:
+        raise with_detail(
+            errno.ENAMETOOLONG,
+            f"endpoint '{endpoint}': ipc path '{path}' is {size} bytes, longer than "
+            f"{MAX_PATH_BYTES}",
+        )
+    return IpcEndpoint(path)
+
+
+def _remove_if_stale(endpoint: str, path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise with_detail(exc.errno or errno.EIO, f"cannot bind '{endpoint}'") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise with_detail(
+            errno.EADDRINUSE, f"cannot bind '{endpoint}': '{path}' exists and is not a socket"
+        )
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.setblocking(False)
+        err = probe.connect_ex(path)
+    finally:
+        probe.close()
+    if err != errno.ECONNREFUSED:
+        # Accepted, or a full backlog (EAGAIN): somebody is listening there.
+        raise with_detail(
+            errno.EADDRINUSE, f"cannot bind '{endpoint}': another socket is listening on it"
+        )
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise with_detail(
+            exc.errno or errno.EIO, f"cannot bind '{endpoint}': cannot remove the stale socket"
+        ) from None
+
+
+class IpcTransport:
+    """``ipc://`` for the engine (see ``transport.StreamTransport``)."""
+
+    schemes: tuple[str, ...] = ("ipc",)
+
+    def available(self) -> bool:
+        return hasattr(socket, "AF_UNIX")
+
+    def parse_bind(self, scheme: str, address: str) -> IpcEndpoint:
+        return _check(f"{scheme}://{address}", address)
+
+    def parse_connect(self, scheme: str, address: str) -> IpcEndpoint:
+        endpoint = f"{scheme}://{address}"
+        if address == "*":
+            raise with_detail(
+                errno.EINVAL, f"endpoint '{endpoint}': connect needs a path, not the wildcard '*'"
+            )
+        return _check(endpoint, address)
+
+    def listen(self, target: IpcEndpoint, opts: Any) -> tuple[socket.socket, str]:
+        tmpdir = None
+        path = target.path
+        if path == "*":
+            tmpdir = tempfile.mkdtemp()
+            path = os.path.join(tmpdir, "socket")
+        endpoint = f"ipc://{path}"
+        try:
+            if tmpdir is not None:
+                _check(endpoint, path)
+            elif not target.abstract:
+                _remove_if_stale(endpoint, path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except BaseException:
+            if tmpdir is not None:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        try:
+            try:
+                sock.bind(IpcEndpoint(path).sockaddr())
+                sock.listen(getattr(opts, "backlog", 100))
+            except OSError as exc:
+                raise with_detail(exc.errno or errno.EIO, f"cannot bind '{endpoint}'") from None
+            sock.setblocking(False)
+            if not path.startswith("@"):
+                st = os.stat(path)
+                with _owned_lock:
+                    _owned[sock] = _OwnedFile(path, st.st_dev, st.st_ino, tmpdir)
+        except BaseException:
+            sock.close()
+            if tmpdir is not None:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        return sock, endpoint
+
+    def unlisten(self, sock: socket.socket, endpoint: str) -> None:
+        with _owned_lock:
+            owned = _owned.pop(sock, None)
+        sock.close()
+        if owned is None:
+            return
+        try:
+            st = os.lstat(owned.path)
+            if (st.st_dev, st.st_ino) == (owned.device, owned.inode):
+                os.unlink(owned.path)
+        except OSError:
+            pass  # already gone, or replaced by somebody else's socket: leave it
+        if owned.tmpdir is not None:
+            try:
+                os.rmdir(owned.tmpdir)
+            except OSError:
+                pass
+
+    def connect(self, target: IpcEndpoint, opts: Any) -> socket.socket:
+        endpoint = f"ipc://{target.path}"
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise with_detail(
+                exc.errno or errno.EIO, f"cannot create a socket for '{endpoint}'"
+            ) from None
+        try:
+            sock.setblocking(False)
+            err = sock.connect_ex(target.sockaddr())
+            if err not in (0, errno.EINPROGRESS):
+                raise with_detail(err, f"cannot connect to '{endpoint}'")
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def connected(self, sock: socket.socket, opts: Any) -> None:
+        # An accepted Python socket starts blocking whatever the listener is.
+        sock.setblocking(False)
+
+    def peer_address(self, sock: socket.socket) -> str:
+        return ""
+
+    def is_refusal(self, err: int) -> bool:
+        return err in (errno.ECONNREFUSED, errno.ENOENT)
+
+    def unbind_key(self, scheme: str, address: str) -> str:
+        # LAST_ENDPOINT is the path as written, so only "ipc://*" differs: it never matches.
+        return f"{scheme}://{address}"
+
+    def connect_endpoint(self, scheme: str, address: str, target: IpcEndpoint) -> str:
+        return f"{scheme}://{target.path}"
+
+
+TRANSPORT = IpcTransport()

@@ -1,0 +1,375 @@
+"""``ZmtpConnection``: one ZMTP 3.x connection as a state machine, bytes in and events out.
+
+The engine owns the socket and the clock; this object owns the protocol::
+
+    conn = ZmtpConnection("DEALER", properties={"Identity": b"abc"})
+    sock.sendall(conn.start())                  # our whole greeting, at once
+    for data in reads:
+        events = conn.receive(data)             # raises ProtocolError on a bad peer
+        out = conn.data_to_send()               # READY after the greeting, ERROR on refusal
+        if out:
+            sock.sendall(out)                   # always before anything encoded afterwards
+        ...                                     # events: see events.py; messages are lists
+    sock.sendall(conn.encode_message([b"hello", b"world"]))
+
+On ``ProtocolError`` the engine sends ``data_to_send()`` (it may hold an ERROR command for the
+peer) and closes. On a :class:`~.events.PeerError` event it closes too.
+
+States (see ``_TRANSITIONS``)::
+
+    IDLE --start()--> GREETING --64 octets--> HANDSHAKE --mechanism done--> TRAFFIC
+                          \\                       \\                          \\
+                           +--- bad peer input, or the peer's ERROR -----------+--> CLOSED
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import commands
+from .commands import (
+    CANCEL,
+    ERROR,
+    PING,
+    PONG,
+    SUBSCRIBE,
+    command_body,
+    encode_properties,
+    error_body,
+    get_property,
+    parse_command,
+    parse_error,
+    parse_ping,
+)
+from .errors import ZMTP_INVALID_METADATA, ProtocolError
+from .events import Cancel, HandshakeComplete, PeerError, Ping, Pong, Subscribe
+from .frames import (
+    _SHORT_LAST,
+    FLAG_COMMAND,
+    FLAG_MORE,
+    BytesLike,
+    FrameDecoder,
+    encode_command,
+    encode_message,
+    encode_message_parts,
+)
+from .greeting import GREETING_SIZE, build_greeting, check_greeting_prefix, parse_greeting
+from .mechanism import Mechanism, NullMechanism
+from .socket_types import SOCKET_TYPES, compatible
+
+
+class State(enum.Enum):
+    IDLE = "IDLE"  # created; start() not called yet
+    GREETING = "GREETING"  # our greeting is out; reading the peer's 64 octets
+    HANDSHAKE = "HANDSHAKE"  # the mechanism's command exchange (READY for NULL)
+    TRAFFIC = "TRAFFIC"  # messages and commands flow both ways
+    CLOSED = "CLOSED"  # failed or refused; the engine closes the stream
+
+
+class _Trigger(enum.Enum):
+    START = "start() called"
+    GREETING_RECEIVED = "peer greeting received"
+    HANDSHAKE_DONE = "mechanism complete"
+    PEER_ERROR = "peer sent ERROR"
+    FAILED = "protocol error"
+
+
+_TRANSITIONS: dict[tuple[State, _Trigger], State] = {
+    (State.IDLE, _Trigger.START): State.GREETING,
+    (State.GREETING, _Trigger.GREETING_RECEIVED): State.HANDSHAKE,
+    (State.GREETING, _Trigger.FAILED): State.CLOSED,
+    (State.HANDSHAKE, _Trigger.HANDSHAKE_DONE): State.TRAFFIC,
+    (State.HANDSHAKE, _Trigger.PEER_ERROR): State.CLOSED,
+    (State.HANDSHAKE, _Trigger.FAILED): State.CLOSED,
+    (State.TRAFFIC, _Trigger.PEER_ERROR): State.CLOSED,
+    (State.TRAFFIC, _Trigger.FAILED): State.CLOSED,
+    (State.CLOSED, _Trigger.FAILED): State.CLOSED,
+}
+
+#: The ERROR reason sent to a peer whose socket type cannot talk to ours.
+INVALID_SOCKET_TYPE = b"Invalid socket type"
+
+
+class ZmtpConnection:
+    """One ZMTP 3.x connection, either side. See the module docstring for the flow.
+
+    ``socket_type`` is ours, sent as Socket-Type; ``properties`` are the other READY properties
+    (``Identity`` when the socket has one, ``X-*`` user metadata), sent in the order given.
+    ``as_server`` is the greeting's as-server bit; it only means something for mechanisms with
+    client and server roles (always 0 for NULL). ``max_message_size`` is MAXMSGSIZE: -1 for no
+    limit, else a larger message (sum of its frame sizes), or command, is a ProtocolError.
+    """
+
+    def __init__(
+        self,
+        socket_type: str,
+        as_server: bool = False,
+        mechanism: Mechanism | None = None,
+        properties: Mapping[str, BytesLike | str] | None = None,
+        max_message_size: int = -1,
+    ) -> None:
+        if socket_type not in SOCKET_TYPES:
+            raise ValueError(f"{socket_type!r} is not a ZMTP socket type")
+        extra = dict(properties or {})
+        if get_property(extra, "Socket-Type") is not None:  # type: ignore[arg-type]
+            raise ValueError("Socket-Type is added by the codec; do not pass it in properties")
+        self.socket_type = socket_type
+        self.as_server = bool(as_server)
+        self.mechanism = mechanism if mechanism is not None else NullMechanism()
+        self._properties: dict[str, Any] = {"Socket-Type": socket_type, **extra}
+        encode_properties(self._properties)  # refuse unencodable metadata now, not mid-handshake
+        self.max_message_size = max_message_size
+
+        self.state = State.IDLE
+        self.handshake_done = False
+        self.peer_minor = -1  # known after the greeting
+        self.peer_version: tuple[int, int] | None = None  # (major, minor) as announced
+        self.peer_as_server = False
+        self.peer_properties: dict[str, bytes] = {}
+        self.peer_socket_type = ""
+
+        self._greeting = bytearray()
+        self._out: list[bytes] = []
+        self._decoder = FrameDecoder(self._on_command, max_message_size)
+        self._wrapped = self.mechanism.wraps_frames
+        # True once messages are framed as they are (handshake done, mechanism doesn't wrap):
+        # the encoders test this one flag on their fast path.
+        self._plain = False
+        self._socket_type_checked = False
+
+    # --- state table ------------------------------------------------------------------------
+
+    def _transition(self, trigger: _Trigger) -> None:
+        try:
+            self.state = _TRANSITIONS[self.state, trigger]
+        except KeyError:
+            state = self.state.name
+            raise RuntimeError(f"ZMTP: {trigger.value!r} is not allowed in state {state}") from None
+
+    # --- receiving --------------------------------------------------------------------------
+
+    def start(self) -> bytes:
+        """Return our whole 64-octet greeting (ZMTP 3.1), to be sent at once."""
+        self._transition(_Trigger.START)
+        mech = self.mechanism
+        return build_greeting(mech.name, self.as_server and mech.has_roles)
+
+    def receive(self, data: BytesLike) -> list[Any]:
+        """Feed received bytes; return the events they complete, in order.
+
+        Data messages are lists of ``bytes`` frames; the rest are :mod:`.events` objects.
+        Raises :class:`ProtocolError` (and nothing else) if the peer broke the protocol; its
+        ``events`` attribute holds what this call decoded before the error. After the
+        connection failed or the peer sent ERROR, further bytes are ignored.
+        """
+        events: list[Any] = []
+        state = self.state
+        try:
+            if state is State.TRAFFIC or state is State.HANDSHAKE:
+                self._decoder.feed(data, events)
+            elif state is State.GREETING:
+                self._receive_greeting(data, events)
+            elif state is State.IDLE:
+                raise RuntimeError("ZmtpConnection.receive() called before start()")
+        except ProtocolError as exc:
+            self._fail(exc)
+            exc.events = events
+            raise
+        return events
+
+    def data_to_send(self) -> bytes:
+        """Bytes the protocol itself wants sent (READY, ERROR...); b"" if none. Clears them."""
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return b"".join(out)
+
+    @property
+    def buffered_size(self) -> int:
+        """Octets of incomplete frames and messages held by the decoder."""
+        return len(self._greeting) + self._decoder.buffered_size
+
+    def _fail(self, exc: ProtocolError) -> None:
+        if exc.error_reason is not None and self.state is not State.CLOSED:
+            self._out.append(encode_command(error_body(exc.error_reason)))
+        self._transition(_Trigger.FAILED)
+
+    def _receive_greeting(self, data: BytesLike, events: list[Any]) -> None:
+        greeting = self._greeting
+        view = memoryview(data).cast("B")
+        take = GREETING_SIZE - len(greeting)
+        greeting += view[:take]
+        if len(greeting) < GREETING_SIZE:
+            check_greeting_prefix(greeting)
+            return
+        peer = parse_greeting(greeting, self.mechanism.name)
+        self._greeting = bytearray()
+        self.peer_version = (peer.major, peer.minor)
+        # A later major version speaks at least 3.1 to us (RFC 37: use our own protocol with an
+        # equal or higher peer), so only a 3.0 peer gets the downgraded encoding.
+        self.peer_minor = peer.minor if peer.major == 3 else 1
+        self.peer_as_server = peer.as_server
+        mech = self.mechanism
+        mech.check_roles(self.as_server, peer.as_server)
+        self._transition(_Trigger.GREETING_RECEIVED)
+        self._after_mechanism_step(
+            mech.start(as_server=self.as_server, properties=self._properties), events
+        )
+        if len(view) > take and self.state is State.HANDSHAKE:
+            self._decoder.feed(view[take:], events)
+
+    def _after_mechanism_step(self, replies: list[bytes], events: list[Any]) -> None:
+        mech = self.mechanism
+        # Check the metadata before queueing replies, so a refused peer gets ERROR only.
+        if not self._socket_type_checked and mech.peer_properties is not None:
+            self._check_peer_metadata(mech.peer_properties)
+        self._out.extend(encode_command(body) for body in replies)
+        if mech.complete:
+            self._transition(_Trigger.HANDSHAKE_DONE)
+            self.handshake_done = True
+            self._plain = not self._wrapped
+            self._decoder.data_allowed = not self._wrapped
+            events.append(
+                HandshakeComplete(self.peer_properties, self.peer_socket_type, self.peer_minor)
+            )
+
+    def _check_peer_metadata(self, props: dict[str, bytes]) -> None:
+        self._socket_type_checked = True
+        raw = get_property(props, "Socket-Type")
+        # Latin-1 never fails to decode, and any non-ASCII name fails the table anyway.
+        peer_type = raw.decode("latin-1") if raw is not None else ""
+        # A peer that names no type is accepted, as libzmq accepts it (RFC 37: "SHOULD").
+        if raw is not None and not compatible(self.socket_type, peer_type):
+            raise ProtocolError(
+                f"peer socket type {peer_type!r} cannot talk to a {self.socket_type} socket",
+                ZMTP_INVALID_METADATA,
+                error_reason=INVALID_SOCKET_TYPE,
+            )
+        self.peer_properties = props
+        self.peer_socket_type = peer_type
+
+    def _on_command(self, body: bytes, events: list[Any]) -> None:
+        """Called by the decoder for each command frame, in stream order."""
+        name, data = parse_command(body)
+        if name == ERROR:
+            events.append(PeerError(parse_error(data)))
+            self._transition(_Trigger.PEER_ERROR)
+            self._decoder.stopped = True
+            return
+        if self.state is State.HANDSHAKE:
+            self._after_mechanism_step(self.mechanism.process_command(name, data), events)
+            return
+        if self._wrapped:
+            flags, inner = self.mechanism.unwrap_frame(name, data)
+            if not flags & FLAG_COMMAND:
+                self._decoder.add_frame(flags & FLAG_MORE, inner, events)
+                return
+            name, data = parse_command(inner)
+        if name == PING:
+            ttl, context = parse_ping(data)
+            events.append(Ping(ttl, context))
+        elif name == PONG:
+            events.append(Pong(data))
+        elif name == SUBSCRIBE:
+            events.append(Subscribe(data))
+        elif name == CANCEL:
+            events.append(Cancel(data))
+        elif name == ERROR:  # an ERROR a wrapping mechanism carried inside a frame
+            events.append(PeerError(parse_error(data)))
+            self._transition(_Trigger.PEER_ERROR)
+            self._decoder.stopped = True
+        # Any other command is ignored: RFC 37 leaves room for commands we don't know.
+
+    # --- encoding ---------------------------------------------------------------------------
+
+    def encode_message(self, frames: Sequence[BytesLike]) -> bytes:
+        """Frame one message (MORE on all frames but the last). Valid after the handshake."""
+        if self._plain:
+            if len(frames) == 1:
+                body = frames[0]
+                n = len(body)
+                if n < 256:
+                    return _SHORT_LAST[n] + body
+            return encode_message(frames)
+        return self._encode_wrapped(frames)
+
+    def encode_messages(self, messages: Sequence[Sequence[BytesLike]]) -> bytes:
+        """Frame several messages into one buffer, for one send of a batch."""
+        if not self._plain:
+            return b"".join([self._encode_wrapped(frames) for frames in messages])
+        pieces: list[BytesLike] = []
+        append = pieces.append
+        short = _SHORT_LAST
+        for frames in messages:
+            if len(frames) == 1:
+                body = frames[0]
+                n = len(body)
+                if n < 256:
+                    append(short[n])
+                    append(body)
+                    continue
+            append(encode_message(frames))
+        return b"".join(pieces)
+
+    def encode_message_parts(self, frames: Sequence[BytesLike]) -> list[BytesLike]:
+        """The bytes of :meth:`encode_message` as a list of buffers for ``sendmsg``; frames
+        of 64 KiB or more are the objects passed in, not copies."""
+        if self._plain:
+            return encode_message_parts(frames)
+        return [self._encode_wrapped(frames)]
+
+    def encode_subscribe(self, topic: BytesLike) -> bytes:
+        """SUBSCRIBE for a 3.1 peer; for a 3.0 peer the data message b"\\x01" + topic."""
+        if self.peer_minor >= 1:
+            return self._encode_command(command_body(SUBSCRIBE, bytes(topic)))
+        return self.encode_message((b"\x01" + topic,))
+
+    def encode_cancel(self, topic: BytesLike) -> bytes:
+        """CANCEL for a 3.1 peer; for a 3.0 peer the data message b"\\x00" + topic."""
+        if self.peer_minor >= 1:
+            return self._encode_command(command_body(CANCEL, bytes(topic)))
+        return self.encode_message((b"\x00" + topic,))
+
+    def encode_ping(self, ttl_deciseconds: int, context: bytes) -> bytes:
+        """PING with a TTL (0..65535 deciseconds, 0 = none) and up to 16 octets of context."""
+        return self._encode_command(commands.ping_body(ttl_deciseconds, context))
+
+    def encode_pong(self, context: bytes) -> bytes:
+        """PONG echoing a PING's context."""
+        return self._encode_command(commands.pong_body(context))
+
+    def encode_error(self, reason: bytes) -> bytes:
+        """ERROR (reason cut to 255 octets). Valid any time after start(), also mid-handshake
+        (e.g. an authenticator refused the peer); it is never wrapped, so a peer can read it
+        whatever state its mechanism is in."""
+        if self.state is State.IDLE:
+            raise RuntimeError("ZmtpConnection.encode_error() called before start()")
+        return encode_command(error_body(reason))
+
+    def _encode_command(self, body: bytes) -> bytes:
+        if self._plain:
+            return encode_command(body)
+        self._require_handshake()
+        return encode_command(self.mechanism.wrap_frame(FLAG_COMMAND, body))
+
+    def _encode_wrapped(self, frames: Sequence[BytesLike]) -> bytes:
+        self._require_handshake()
+        if not frames:
+            raise ValueError("a message has at least one frame")
+        wrap = self.mechanism.wrap_frame
+        last = len(frames) - 1
+        return b"".join(
+            [
+                encode_command(wrap(FLAG_MORE if i < last else 0, bytes(body)))
+                for i, body in enumerate(frames)
+            ]
+        )
+
+    def _require_handshake(self) -> None:
+        if not self.handshake_done:
+            raise RuntimeError(
+                f"ZMTP: cannot encode messages before the handshake (state {self.state.name})"
+            )

@@ -1,0 +1,113 @@
+"""The 64-octet ZMTP 3.x greeting: build ours, check and parse the peer's.
+
+Layout (RFC 23 and RFC 37, "Formal Grammar")::
+
+    0      0xFF            signature start
+    1..8   padding         not significant: never validated (libzmq puts a length there)
+    9      0x7F            signature end; only bit 0 is checked, as libzmq does
+    10     major           3
+    11     minor           0 for ZMTP 3.0, 1 for 3.1
+    12..31 mechanism       ASCII, NUL-padded to 20 octets
+    32     as-server       0 or 1
+    33..63 filler          31 zero octets, not checked either
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ZMTP_MECHANISM_MISMATCH, ZMTP_UNSPECIFIED, ProtocolError
+
+GREETING_SIZE = 64
+MECHANISM_SIZE = 20
+OUR_MAJOR = 3
+OUR_MINOR = 1
+
+_MECHANISM_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+")
+
+
+@dataclass(frozen=True, slots=True)
+class Greeting:
+    """What the peer announced in its greeting."""
+
+    major: int
+    minor: int
+    mechanism: bytes  # without the NUL padding
+    as_server: bool
+
+
+def mechanism_field(name: bytes) -> bytes:
+    """Return ``name`` NUL-padded to the 20-octet greeting field; ValueError if it cannot be."""
+    if not 0 < len(name) <= MECHANISM_SIZE or not set(name) <= _MECHANISM_CHARS:
+        raise ValueError(f"invalid ZMTP mechanism name {name!r}")
+    return name.ljust(MECHANISM_SIZE, b"\x00")
+
+
+def build_greeting(mechanism: bytes, as_server: bool, minor: int = OUR_MINOR) -> bytes:
+    """Our whole greeting, sent at once.
+
+    Sending all 64 octets before reading anything is legal (RFC 37 "Version Negotiation", the
+    second case) and libzmq copes with it; it also means we never deadlock waiting on a peer that
+    waits for us. The padding is zeros, as RFC 37 recommends for that case.
+    """
+    return b"".join(
+        (
+            b"\xff" + bytes(8) + b"\x7f",
+            bytes((OUR_MAJOR, minor)),
+            mechanism_field(mechanism),
+            b"\x01" if as_server else b"\x00",
+            bytes(31),
+        )
+    )
+
+
+def check_greeting_prefix(data: bytes | bytearray) -> None:
+    """Refuse a peer as early as its first octets allow.
+
+    A ZMTP 1.0 peer fails the signature and a 2.0 peer announces major 1 or 2 at octet 10; both
+    then wait for *our* reply before sending more, so waiting for 64 octets would hang until a
+    timeout instead of failing at once.
+    """
+    n = len(data)
+    if n >= 1 and data[0] != 0xFF:
+        raise ProtocolError(
+            "peer did not send a ZMTP 3.x signature (a ZMTP 1.0 peer, or not ZMTP at all); "
+            "vmzmq speaks ZMTP 3.0 and 3.1 only",
+            ZMTP_UNSPECIFIED,
+        )
+    if n >= 10 and not data[9] & 1:
+        raise ProtocolError(
+            "peer's greeting signature ends with bit 0 clear: a ZMTP 1.0 peer; "
+            "vmzmq speaks ZMTP 3.0 and 3.1 only",
+            ZMTP_UNSPECIFIED,
+        )
+    if n >= 11 and data[10] < OUR_MAJOR:
+        raise ProtocolError(
+            f"peer speaks ZMTP major version {data[10]} (ZMTP 1.0/2.0, libzmq 2.x/3.x); "
+            "vmzmq speaks ZMTP 3.0 and 3.1 only",
+            ZMTP_UNSPECIFIED,
+        )
+
+
+def parse_greeting(data: bytes | bytearray, our_mechanism: bytes) -> Greeting:
+    """Check and decode a full 64-octet greeting.
+
+    Higher versions are accepted as RFC 37 requires. The mechanism must match ours octet for
+    octet over the whole 20-octet field ("exactly match": RFC 37).
+    """
+    if len(data) != GREETING_SIZE:
+        raise ValueError("a greeting is exactly 64 octets")
+    check_greeting_prefix(data)
+    field = bytes(data[12:32])
+    if field != mechanism_field(our_mechanism):
+        theirs = field.rstrip(b"\x00")
+        raise ProtocolError(
+            f"security mechanism mismatch: peer uses {theirs!r}, we use {our_mechanism!r}",
+            ZMTP_MECHANISM_MISMATCH,
+        )
+    return Greeting(
+        major=data[10],
+        minor=data[11],
+        mechanism=field.rstrip(b"\x00"),
+        as_server=bool(data[32] & 1),
+    )
