@@ -424,6 +424,8 @@ class Socket:
 
     def _send_msg(self, msg: list, flags: int) -> None:
         with self._lock:
+            if self._core.draining:
+                self._core.reap()
             if self._core.context.terminated:
                 raise with_detail(C.ETERM, "the context was terminated")
             if self._pattern.send(msg):
@@ -504,6 +506,8 @@ class Socket:
 
     def _recv_msg(self, flags: int, want_source: bool = False) -> list:
         with self._lock:
+            if self._core.draining:
+                self._core.reap()
             msg = self._pattern.recv()
             if msg is not None:
                 if want_source:

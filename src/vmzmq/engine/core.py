@@ -91,6 +91,9 @@ class SocketCore:
         self.pattern: Any = None
         self.eager_input = False  # the pattern wants input_arrived() calls (publishers)
         self.pipes: list[Pipe] = []
+        # Dead pipes whose last messages are still to be read; reaped between calls, never
+        # in the middle of a pattern's own bookkeeping.
+        self.draining: list[Pipe] = []
         self.listeners: dict[str, Listener] = {}
         self.connecters: dict[str, list[Connecter]] = {}
         self.inproc_bound: list[str] = []
@@ -122,9 +125,21 @@ class SocketCore:
             pipe.dead = True
             if isinstance(pipe, StreamPipe):
                 pipe.outq.clear()
-            if not pipe.inq:
+            if pipe.inq:
+                self.draining.append(pipe)
+            else:
                 self.remove_pipe(pipe)
             self.signaler.signal()
+
+    def reap(self) -> None:
+        """Detach dead pipes that have been read dry (the caller holds the lock)."""
+        keep = []
+        for pipe in self.draining:
+            if pipe.inq:
+                keep.append(pipe)
+            else:
+                self.remove_pipe(pipe)
+        self.draining = keep
 
     def remove_pipe(self, pipe: Pipe) -> None:
         pipe.dead = True

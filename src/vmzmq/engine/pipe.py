@@ -93,8 +93,6 @@ class StreamPipe(Pipe):
         engine = self.engine
         if engine is not None and engine.read_paused and len(self.inq) <= self.rcvhwm // 2:
             engine.resume_reading()
-        if self.dead and not self.inq:
-            self.core.remove_pipe(self)
         return msg
 
     def writable(self) -> bool:
@@ -157,8 +155,6 @@ class InprocPipe(Pipe):
         peer = self.peer
         if peer is not None and peer.core.signaler.waiters:
             peer.core.signaler.signal()  # the peer may be blocked on a full pipe
-        if self.dead and not self.inq:
-            self.core.remove_pipe(self)
         return msg
 
     def writable(self) -> bool:

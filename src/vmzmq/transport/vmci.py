@@ -111,6 +111,34 @@ def no_vsock_error(endpoint: str) -> ZMQError:
 # Local CID and availability
 
 
+class _NoLocalCid(Exception):
+    """Why the local CID cannot be known (a sentence fragment for messages)."""
+
+
+def _read_local_cid() -> int:
+    try:
+        fd = os.open(_DEV_VSOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _NoLocalCid(f"cannot open {_DEV_VSOCK} ({os.strerror(exc.errno or 0)})") from None
+    try:
+        buf = bytearray(4)
+        fcntl.ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, buf)
+    except OSError as exc:
+        raise _NoLocalCid(
+            f"ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID on {_DEV_VSOCK} failed "
+            f"({os.strerror(exc.errno or 0)})"
+        ) from None
+    finally:
+        os.close(fd)
+    (cid,) = struct.unpack("=I", buf)
+    if cid == VMADDR_CID_ANY:
+        raise _NoLocalCid(
+            "the kernel reports VMADDR_CID_ANY (no vsock guest or host transport with a CID is "
+            "loaded)"
+        )
+    return cid
+
+
 def get_local_cid() -> int:
     """This machine's CID, from ``IOCTL_VM_SOCKETS_GET_LOCAL_CID`` on ``/dev/vsock``.
 
@@ -119,31 +147,9 @@ def get_local_cid() -> int:
     transport loaded, or Hyper-V, whose guests have no CID).
     """
     try:
-        fd = os.open(_DEV_VSOCK, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise with_detail(
-            errno.ENODEV,
-            f"the local CID is unknown: cannot open {_DEV_VSOCK} ({os.strerror(exc.errno or 0)})",
-        ) from None
-    try:
-        buf = bytearray(4)
-        fcntl.ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, buf)
-    except OSError as exc:
-        raise with_detail(
-            errno.ENODEV,
-            f"the local CID is unknown: ioctl IOCTL_VM_SOCKETS_GET_LOCAL_CID on {_DEV_VSOCK} "
-            f"failed ({os.strerror(exc.errno or 0)})",
-        ) from None
-    finally:
-        os.close(fd)
-    (cid,) = struct.unpack("=I", buf)
-    if cid == VMADDR_CID_ANY:
-        raise with_detail(
-            errno.ENODEV,
-            "the local CID is unknown: the kernel reports VMADDR_CID_ANY (no vsock guest or host "
-            "transport with a CID is loaded)",
-        )
-    return cid
+        return _read_local_cid()
+    except _NoLocalCid as exc:
+        raise with_detail(errno.ENODEV, f"the local CID is unknown: {exc}") from None
 
 
 def available() -> bool:
@@ -230,31 +236,27 @@ def parse_address(scheme: str, address: str, *, bind: bool) -> VsockAddress:
         raise with_detail(errno.EINVAL, f"endpoint '{endpoint}' has an empty port after ':'")
 
     local = cid_text == "@"
-    if local:
-        try:
-            cid = get_local_cid()
-        except ZMQError as exc:
-            raise with_detail(
-                errno.ENODEV, f"endpoint '{endpoint}' uses '@', but {_after_colon(exc)}"
-            ) from None
-    elif cid_text == "*":
+    if local or cid_text == "*":
         cid = VMADDR_CID_ANY
     else:
         cid = _u32(endpoint, "CID", cid_text, bind)
     port = VMADDR_PORT_ANY if port_text == "*" else _u32(endpoint, "port", port_text, bind)
-
-    if not bind and (cid == VMADDR_CID_ANY or port == VMADDR_PORT_ANY):
-        which = "CID" if cid == VMADDR_CID_ANY else "port"
+    wildcard_cid = cid == VMADDR_CID_ANY and not local
+    if not bind and (wildcard_cid or port == VMADDR_PORT_ANY):
+        which = "CID" if wildcard_cid else "port"
         raise with_detail(
             errno.EINVAL,
             f"endpoint '{endpoint}': connect needs a CID and a port, not a wildcard {which}",
         )
+    # '@' last, so a malformed endpoint is EINVAL whether or not the CID can be known.
+    if local:
+        try:
+            cid = _read_local_cid()
+        except _NoLocalCid as exc:
+            raise with_detail(
+                errno.ENODEV, f"endpoint '{endpoint}' uses '@', but the local CID is unknown: {exc}"
+            ) from None
     return VsockAddress(cid=cid, port=port, scheme=scheme, local_cid=local)
-
-
-def _after_colon(exc: ZMQError) -> str:
-    # with_detail messages are "<strerror>: <detail>"; reuse only the detail.
-    return str(exc).split(": ", 1)[-1]
 
 
 # --------------------------------------------------------------------------------------------

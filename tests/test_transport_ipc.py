@@ -1,0 +1,303 @@
+"""ipc:// transport: paths, abstract names, wildcards and socket files, with real sockets."""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import stat
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vmzmq.constants import PAIR
+from vmzmq.error import ZMQError
+from vmzmq.options import SocketOptions
+from vmzmq.transport import get_transport
+from vmzmq.transport.ipc import MAX_PATH_BYTES, IpcEndpoint
+
+T = get_transport("ipc")
+assert T is not None
+OPTS = SocketOptions(PAIR)
+
+
+@pytest.fixture
+def listeners() -> Iterator[list[tuple[socket.socket, str]]]:
+    made: list[tuple[socket.socket, str]] = []
+    yield made
+    for sock, endpoint in made:
+        T.unlisten(sock, endpoint)
+
+
+def listen(made: list[tuple[socket.socket, str]], address: str) -> tuple[socket.socket, str]:
+    sock, endpoint = T.listen(T.parse_bind("ipc", address), OPTS)
+    made.append((sock, endpoint))
+    return sock, endpoint
+
+
+def wait(sock: socket.socket, *, write: bool) -> None:
+    r, w, _ = select.select([] if write else [sock], [sock] if write else [], [], 5.0)
+    assert r or w, "timed out"
+
+
+def round_trip(listener: socket.socket, address: str) -> None:
+    client = T.connect(T.parse_connect("ipc", address), OPTS)
+    with client:
+        assert not client.getblocking()
+        wait(client, write=True)
+        assert client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        T.connected(client, OPTS)
+        wait(listener, write=False)
+        server, _ = listener.accept()
+        with server:
+            T.connected(server, OPTS)
+            assert not server.getblocking()
+            client.send(b"ping")
+            wait(server, write=False)
+            assert server.recv(8) == b"ping"
+            assert T.peer_address(server) == "" == T.peer_address(client)
+
+
+def abstract_name() -> str:
+    return f"@vmzmq-test-{uuid.uuid4().hex}"
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["/tmp/x.sock", "rel.sock", "@name", "*", "a" * 107])
+def test_parse_bind_good(address: str) -> None:
+    assert T.parse_bind("ipc", address) == IpcEndpoint(address)
+
+
+def test_parse_connect_good() -> None:
+    assert T.parse_connect("ipc", "/tmp/x.sock") == IpcEndpoint("/tmp/x.sock")
+    assert T.parse_connect("ipc", "@name").sockaddr() == "\0name"
+    target = T.parse_connect("ipc", "@name")
+    assert T.connect_endpoint("ipc", "@name", target) == "ipc://@name"
+
+
+@pytest.mark.parametrize(
+    ("address", "err", "words"),
+    [
+        ("@", errno.EINVAL, "empty abstract name"),
+        ("a\0b", errno.EINVAL, "NUL"),
+        ("a" * 108, errno.ENAMETOOLONG, "108 bytes"),
+        ("@" + "b" * 107, errno.ENAMETOOLONG, "108 bytes"),  # '@' is the NUL byte: it counts
+        ("/tmp/" + "é" * 52, errno.ENAMETOOLONG, "109 bytes"),  # bytes, not characters
+    ],
+)
+def test_parse_bad(address: str, err: int, words: str) -> None:
+    for parse in (T.parse_bind, T.parse_connect):
+        with pytest.raises(ZMQError) as info:
+            parse("ipc", address)
+        assert info.value.errno == err
+        assert f"'ipc://{address}'" in str(info.value)
+        assert words in str(info.value)
+
+
+@given(st.text())
+def test_parser_accepts_or_says_why(address: str) -> None:
+    for parse in (T.parse_bind, T.parse_connect):
+        try:
+            parsed = parse("ipc", address)
+        except ZMQError as exc:
+            assert exc.errno in (errno.EINVAL, errno.ENAMETOOLONG)
+            assert f"'ipc://{address}'" in str(exc)
+        else:
+            assert len(os.fsencode(parsed.sockaddr())) <= MAX_PATH_BYTES
+
+
+def test_too_long_message_names_the_path() -> None:
+    with pytest.raises(ZMQError) as info:
+        T.parse_bind("ipc", "a" * 200)
+    assert "a" * 200 in str(info.value)
+    assert str(MAX_PATH_BYTES) in str(info.value)
+
+
+def test_connect_to_wildcard_is_einval() -> None:
+    with pytest.raises(ZMQError) as info:
+        T.parse_connect("ipc", "*")
+    assert info.value.errno == errno.EINVAL
+    assert "'ipc://*'" in str(info.value)
+
+
+def test_unbind_key_is_exact() -> None:
+    assert T.unbind_key("ipc", "*") == "ipc://*"
+    assert T.unbind_key("ipc", "rel.sock") == "ipc://rel.sock"
+
+
+# -- listening and connecting ----------------------------------------------------------------
+
+
+def test_path_round_trip(listeners: list, tmp_path: Path) -> None:
+    path = str(tmp_path / "a.sock")
+    sock, endpoint = listen(listeners, path)
+    assert endpoint == f"ipc://{path}"
+    assert not sock.getblocking()
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    round_trip(sock, path)
+    listeners.clear()
+    T.unlisten(sock, endpoint)
+    assert sock.fileno() == -1
+    assert not os.path.exists(path)
+
+
+def test_relative_path(listeners: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    sock, endpoint = listen(listeners, "rel.sock")
+    assert endpoint == "ipc://rel.sock"  # as written, like libzmq
+    assert (tmp_path / "rel.sock").exists()
+    round_trip(sock, "rel.sock")
+
+
+def test_abstract_round_trip(listeners: list) -> None:
+    name = abstract_name()
+    sock, endpoint = listen(listeners, name)
+    assert endpoint == f"ipc://{name}"
+    assert sock.getsockname() == b"\0" + name[1:].encode()
+    assert not os.path.exists(name)
+    round_trip(sock, name)
+
+
+def test_abstract_name_in_use(listeners: list) -> None:
+    name = abstract_name()
+    listen(listeners, name)
+    with pytest.raises(ZMQError) as info:
+        listen(listeners, name)
+    assert info.value.errno == errno.EADDRINUSE
+    assert f"'ipc://{name}'" in str(info.value)
+
+
+def test_wildcard(listeners: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sock, endpoint = listen(listeners, "*")
+    path = endpoint[len("ipc://") :]
+    directory = os.path.dirname(path)
+    assert os.path.dirname(directory) == str(tmp_path)
+    assert os.path.basename(path) == "socket"
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700  # private, as libzmq's mkdtemp
+    round_trip(sock, path)
+    listeners.clear()
+    T.unlisten(sock, endpoint)
+    assert not os.path.exists(path)
+    assert not os.path.exists(directory)
+
+
+def test_wildcard_twice_gives_two_paths(listeners: list) -> None:
+    _, first = listen(listeners, "*")
+    _, second = listen(listeners, "*")
+    assert first != second
+
+
+def test_wildcard_in_too_long_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    with pytest.raises(ZMQError) as info:
+        T.listen(T.parse_bind("ipc", "*"), OPTS)
+    assert info.value.errno == errno.ENAMETOOLONG
+    assert str(deep) in str(info.value)
+    assert list(deep.iterdir()) == []  # the temporary directory was removed again
+
+
+def test_stale_socket_file_is_replaced(listeners: list, tmp_path: Path) -> None:
+    path = str(tmp_path / "stale.sock")
+    old = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old.bind(path)
+    old.close()  # a crashed program leaves its file behind
+    assert os.path.exists(path)
+    sock, _ = listen(listeners, path)
+    round_trip(sock, path)
+
+
+def test_live_socket_is_not_stolen(listeners: list, tmp_path: Path) -> None:
+    path = str(tmp_path / "live.sock")
+    first, _ = listen(listeners, path)
+    with pytest.raises(ZMQError) as info:
+        listen(listeners, path)
+    assert info.value.errno == errno.EADDRINUSE
+    assert f"'ipc://{path}'" in str(info.value)
+    assert "listening" in str(info.value)
+    # The probe that found it alive shows up as a connection closed at once.
+    wait(first, write=False)
+    probe, _ = first.accept()
+    with probe:
+        assert probe.recv(1) == b""
+    round_trip(first, path)  # still reachable
+
+
+def test_regular_file_is_not_removed(tmp_path: Path) -> None:
+    path = tmp_path / "data.txt"
+    path.write_text("precious")
+    with pytest.raises(ZMQError) as info:
+        T.listen(T.parse_bind("ipc", str(path)), OPTS)
+    assert info.value.errno == errno.EADDRINUSE
+    assert "not a socket" in str(info.value)
+    assert path.read_text() == "precious"
+
+
+def test_unlisten_leaves_a_replaced_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.sock"
+    sock, endpoint = T.listen(T.parse_bind("ipc", str(path)), OPTS)
+    path.unlink()
+    path.write_text("someone else's")
+    T.unlisten(sock, endpoint)
+    assert path.read_text() == "someone else's"
+
+
+def test_bind_in_missing_directory(tmp_path: Path) -> None:
+    path = str(tmp_path / "nope" / "x.sock")
+    with pytest.raises(ZMQError) as info:
+        T.listen(T.parse_bind("ipc", path), OPTS)
+    assert info.value.errno == errno.ENOENT
+    assert f"'ipc://{path}'" in str(info.value)
+
+
+def test_connect_to_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "absent.sock")
+    with pytest.raises(ZMQError) as info:
+        T.connect(T.parse_connect("ipc", path), OPTS)
+    assert info.value.errno == errno.ENOENT
+    assert f"'ipc://{path}'" in str(info.value)
+    assert T.is_refusal(errno.ENOENT)
+
+
+def test_connect_refused_by_stale_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "stale.sock")
+    old = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old.bind(path)
+    old.close()
+    with pytest.raises(ZMQError) as info:
+        T.connect(T.parse_connect("ipc", path), OPTS)
+    assert info.value.errno == errno.ECONNREFUSED
+    assert T.is_refusal(info.value.errno)
+    assert not T.is_refusal(errno.ETIMEDOUT)
+
+
+@pytest.mark.interop
+def test_last_endpoints_match_libzmq(
+    listeners: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zmq = pytest.importorskip("zmq")
+    monkeypatch.chdir(tmp_path)
+    ctx = zmq.Context()
+    try:
+        for address in ("theirs.sock", str(tmp_path / "theirs2.sock"), abstract_name() + "theirs"):
+            s = ctx.socket(zmq.PULL)
+            s.linger = 0
+            s.bind(f"ipc://{address}")
+            theirs = s.last_endpoint.decode()
+            s.close()
+            ours_address = address.replace("theirs", "ours")
+            _, ours = listen(listeners, ours_address)
+            assert ours.replace("ours", "theirs") == theirs
+    finally:
+        ctx.term()

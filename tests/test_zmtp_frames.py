@@ -1,0 +1,186 @@
+"""Framing: encoder byte vectors and the decoder on its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vmzmq.zmtp import ProtocolError
+from vmzmq.zmtp.frames import (
+    LARGE_FRAME,
+    FrameDecoder,
+    encode_command,
+    encode_message,
+    encode_message_parts,
+    frame_header,
+)
+
+SIZES = [0, 1, 255, 256, 65535, 65536, (1 << 20) + 3]
+
+
+def decoder(max_message_size: int = -1) -> tuple[FrameDecoder, list[bytes]]:
+    commands: list[bytes] = []
+    dec = FrameDecoder(lambda body, events: commands.append(body), max_message_size)
+    dec.data_allowed = True
+    return dec, commands
+
+
+def feed(dec: FrameDecoder, data: bytes) -> list[Any]:
+    events: list[Any] = []
+    dec.feed(data, events)
+    return events
+
+
+def test_short_and_long_headers() -> None:
+    assert encode_message([b""]) == b"\x00\x00"
+    assert encode_message([b"a"]) == b"\x00\x01a"
+    assert encode_message([b"x" * 255]) == b"\x00\xff" + b"x" * 255
+    assert encode_message([b"x" * 256]) == b"\x02" + (256).to_bytes(8, "big") + b"x" * 256
+    assert frame_header(1, 3) == b"\x01\x03"
+    assert frame_header(1, 300) == b"\x03" + (300).to_bytes(8, "big")
+
+
+def test_multipart_flags() -> None:
+    wire = encode_message([b"id", b"", b"x" * 300])
+    assert wire == (b"\x01\x02id" + b"\x01\x00" + b"\x02" + (300).to_bytes(8, "big") + b"x" * 300)
+    wire = encode_message([b"x" * 256, b"y"])
+    assert wire == b"\x03" + (256).to_bytes(8, "big") + b"x" * 256 + b"\x00\x01y"
+
+
+def test_bytes_like_frames() -> None:
+    assert encode_message([bytearray(b"ab")]) == b"\x00\x02ab"
+    assert encode_message([memoryview(b"ab"), b"c"]) == b"\x01\x02ab\x00\x01c"
+
+
+def test_empty_message_refused() -> None:
+    with pytest.raises(ValueError):
+        encode_message([])
+    with pytest.raises(ValueError):
+        encode_message_parts([])
+
+
+def test_command_framing() -> None:
+    assert encode_command(b"\x04PING\x00\x00") == b"\x04\x07\x04PING\x00\x00"
+    body = b"\x05READY" + b"z" * 300
+    assert encode_command(body) == b"\x06" + len(body).to_bytes(8, "big") + body
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_round_trip_sizes(size: int) -> None:
+    body = bytes(range(256)) * (size // 256) + b"q" * (size % 256)
+    dec, _ = decoder()
+    assert feed(dec, encode_message([body])) == [[body]]
+    dec, _ = decoder()
+    assert feed(dec, encode_message([body, b"", body])) == [[body, b"", body]]
+
+
+def test_parts_do_not_copy_large_bodies() -> None:
+    big = bytearray(b"B" * LARGE_FRAME)
+    small = b"s" * 10
+    parts = encode_message_parts([small, big, small, b"m" * 300])
+    assert parts[1] is big
+    assert len(parts) == 3
+    assert b"".join(parts) == encode_message([small, big, small, b"m" * 300])
+    parts = encode_message_parts([b"only"])
+    assert parts == [b"\x00\x04only"]
+
+
+def test_large_frame_in_pieces_is_joined_once() -> None:
+    body = b"L" * (3 << 20)
+    wire = encode_message([body, b"tail"])
+    dec, _ = decoder()
+    events: list[Any] = []
+    for i in range(0, len(wire), 256 * 1024):
+        dec.feed(wire[i : i + 256 * 1024], events)
+        assert dec.buffered_size <= i + 256 * 1024
+    assert events == [[body, b"tail"]]
+    assert type(events[0][0]) is bytes
+    assert dec.buffered_size == 0
+
+
+def test_memoryview_and_bytearray_input() -> None:
+    wire = encode_message([b"a" * 1000, b"b"]) + encode_message([b"c"])
+    dec, _ = decoder()
+    events: list[Any] = []
+    buf = bytearray(wire)
+    dec.feed(memoryview(buf)[:500], events)
+    dec.feed(bytearray(buf[500:1005]), events)
+    dec.feed(memoryview(buf)[1005:], events)
+    buf[:] = bytes(len(buf))  # the engine reuses its buffer: we must have copied
+    assert events == [[b"a" * 1000, b"b"], [b"c"]]
+    assert all(type(f) is bytes for m in events for f in m)
+
+
+@pytest.mark.parametrize("flags", [0x08, 0x10, 0x80, 0xFF])
+def test_reserved_flags(flags: int) -> None:
+    dec, _ = decoder()
+    with pytest.raises(ProtocolError, match="reserved"):
+        feed(dec, bytes((flags, 0)))
+
+
+def test_command_with_more_refused() -> None:
+    dec, _ = decoder()
+    with pytest.raises(ProtocolError, match="MORE"):
+        feed(dec, b"\x05\x05\x04PING")
+
+
+def test_long_size_top_bit_refused() -> None:
+    dec, _ = decoder()
+    with pytest.raises(ProtocolError, match="top bit"):
+        feed(dec, b"\x02" + (1 << 63).to_bytes(8, "big"))
+
+
+def test_long_command_and_short_long_frames_accepted() -> None:
+    dec, commands = decoder()
+    body = b"\x04JUNK" + b"j" * 400
+    # a LONG header for a short body is not canonical but is legal
+    wire = encode_command(body) + b"\x02" + (3).to_bytes(8, "big") + b"abc"
+    assert feed(dec, wire) == [[b"abc"]]
+    assert commands == [body]
+
+
+def test_command_between_frames_of_a_message() -> None:
+    dec, commands = decoder()
+    wire = b"\x01\x01a" + encode_command(b"\x04PING\x00\x00") + b"\x00\x01b"
+    assert feed(dec, wire) == [[b"a", b"b"]]
+    assert commands == [b"\x04PING\x00\x00"]
+
+
+def test_data_refused_when_not_allowed() -> None:
+    dec, _ = decoder()
+    dec.data_allowed = False
+    with pytest.raises(ProtocolError):
+        feed(dec, b"\x00\x01a")
+    dec, _ = decoder()
+    dec.data_allowed = False
+    with pytest.raises(ProtocolError):
+        feed(dec, b"\x02" + (1).to_bytes(8, "big") + b"a")
+
+
+def test_max_message_size_counts_the_whole_message() -> None:
+    dec, _ = decoder(max_message_size=10)
+    assert feed(dec, encode_message([b"12345", b"67890"])) == [[b"12345", b"67890"]]
+    with pytest.raises(ProtocolError, match="exceeds"):
+        feed(dec, encode_message([b"12345", b"67890", b"x"]))
+
+
+def test_max_message_size_checked_on_declared_size() -> None:
+    dec, _ = decoder(max_message_size=1000)
+    # only the header has arrived: refused before any body
+    with pytest.raises(ProtocolError):
+        feed(dec, b"\x02" + (1001).to_bytes(8, "big"))
+    dec, _ = decoder(max_message_size=0)
+    assert feed(dec, b"\x00\x00") == [[b""]]
+    with pytest.raises(ProtocolError):
+        feed(dec, b"\x00\x01")
+
+
+def test_huge_declared_size_holds_only_what_arrived() -> None:
+    dec, _ = decoder()
+    feed(dec, b"\x02" + (1 << 62).to_bytes(8, "big"))
+    for _ in range(16):
+        feed(dec, b"z" * 64)
+    assert dec.buffered_size == 1024
+    pieces = dec._pieces
+    assert pieces is not None and sum(len(p) for p in pieces) == 1024
