@@ -108,9 +108,9 @@ def _children(pid: int) -> list[int]:
 
 
 def test_sigterm_leaves_no_qemu_behind() -> None:
-    p = subprocess.Popen([sys.executable, str(HARNESS), "--", "sh", "-c", "echo started; sleep 600"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    cmd = [sys.executable, str(HARNESS), "--", "sh", "-c", "echo started; sleep 600"]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout is not None
         assert p.stdout.readline() == "started\n"

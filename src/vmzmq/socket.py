@@ -287,6 +287,8 @@ class Socket:
             self._signaler.drain()  # edge-triggered FD: reading EVENTS re-arms it
         events = 0
         with self._lock:
+            if self._core.draining:
+                self._core.reap()
             pattern = self._pattern
             if self._recv_parts or pattern.can_recv():
                 events |= POLLIN
@@ -586,8 +588,11 @@ class Socket:
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         signaler.waiters += 1  # before the check: see Signaler.signal
         try:
+            core = self._core
             while True:
                 with lock:
+                    if core.draining:
+                        core.reap()
                     result = attempt()
                     if result is not None:
                         return result

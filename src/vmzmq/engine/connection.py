@@ -225,12 +225,6 @@ class StreamConnection:
     # -- handshake ---------------------------------------------------------------------------
     def _handshake_done(self, ev: HandshakeComplete | None) -> None:
         core = self.core
-        if ev is not None:
-            from ..zmtp import compatible
-
-            if not compatible(core.type_name, ev.peer_socket_type):
-                self._lost(f"peer socket type {ev.peer_socket_type} is not compatible", True)
-                return
         pipe = self.pipe
         if pipe is None:
             pipe = StreamPipe(core, endpoint=self.endpoint)
@@ -427,6 +421,10 @@ class StreamConnection:
             self.close("linger expired")
 
     def _protocol_error(self, exc: ProtocolError) -> None:
+        # Messages that arrived whole before the bad bytes are the peer's to keep.
+        events = getattr(exc, "events", None)
+        if events:
+            self._dispatch(events)
         pending = self.zmtp.data_to_send()
         if pending:
             try:
@@ -434,14 +432,15 @@ class StreamConnection:
             except OSError:
                 pass
         log.warning("vmzmq: dropping %s peer on %s: %s", self.core.type_name, self.endpoint, exc)
-        self._lost(f"protocol error: {exc}", handshake=not self.ready, protocol=True)
+        self._lost(f"protocol error: {exc}", handshake=not self.ready, code=exc.code or 1)
 
-    def _lost(self, reason: str, handshake: bool = False, protocol: bool = False) -> None:
+    def _lost(self, reason: str, handshake: bool = False, code: int = 0) -> None:
+        """``code``: the ZMTP protocol error number when the peer broke the protocol."""
         if self.closed:
             return
         log.debug("vmzmq: connection to %s lost: %s", self.endpoint, reason)
         if handshake:
-            self.core.event_handshake_failed(self.endpoint, protocol)
+            self.core.event_handshake_failed(self.endpoint, code)
         self.close(reason, lost=True)
 
     def close(self, reason: str, lost: bool = False) -> None:

@@ -120,14 +120,17 @@ class SocketCore:
     def terminate_pipe(self, pipe: Pipe) -> None:
         """The peer is gone; messages already received stay readable until drained."""
         with self.lock:
-            if pipe.dead:
+            if pipe.dead and pipe not in self.draining:
                 return
             pipe.dead = True
             if isinstance(pipe, StreamPipe):
                 pipe.outq.clear()
             if pipe.inq:
-                self.draining.append(pipe)
+                if pipe not in self.draining:
+                    self.draining.append(pipe)
             else:
+                if pipe in self.draining:
+                    self.draining.remove(pipe)
                 self.remove_pipe(pipe)
             self.signaler.signal()
 
@@ -169,7 +172,16 @@ class SocketCore:
         peer = pipe.peer
         self.terminate_pipe(pipe)
         if peer is not None:
-            self.io.call_soon(peer.core.terminate_pipe, peer)
+            peer.core.mark_dead(peer)
+
+    def mark_dead(self, pipe: Pipe) -> None:
+        """Another socket ended this pipe. Without taking our lock (that could deadlock
+        against a peer doing the same), queue it; our next call reaps it."""
+        if pipe.dead:
+            return
+        pipe.dead = True
+        self.draining.append(pipe)
+        self.signaler.signal()
 
     # -- endpoints -------------------------------------------------------------------------------
     def add_listener(self, transport: Any, sock: Any, endpoint: str) -> None:
@@ -245,7 +257,7 @@ class SocketCore:
             self.pipe_ready(mine)
         with binder.lock:
             if binder.closed:
-                self.io.call_soon(self.terminate_pipe, mine)
+                self.mark_dead(mine)
                 return
             binder.attach_pipe(theirs)
             binder.pipe_ready(theirs)
@@ -300,7 +312,7 @@ class SocketCore:
                     self.terminate_inproc(pipe)
             for pipe in list(self.pipes):
                 if isinstance(pipe, InprocPipe) and pipe.peer is not None:
-                    self.io.call_soon(pipe.peer.core.terminate_pipe, pipe.peer)
+                    pipe.peer.core.mark_dead(pipe.peer)
             for connecters in self.connecters.values():
                 for connecter in connecters:
                     connecter.closed = True
@@ -322,6 +334,8 @@ class SocketCore:
     def event_handshake_succeeded(self, endpoint: str) -> None:
         self.event("HANDSHAKE_SUCCEEDED", 0, endpoint)
 
-    def event_handshake_failed(self, endpoint: str, protocol: bool) -> None:
-        self.event("HANDSHAKE_FAILED_PROTOCOL" if protocol else "HANDSHAKE_FAILED_NO_DETAIL",
-                   0, endpoint)
+    def event_handshake_failed(self, endpoint: str, code: int) -> None:
+        if code:
+            self.event("HANDSHAKE_FAILED_PROTOCOL", code, endpoint)
+        else:
+            self.event("HANDSHAKE_FAILED_NO_DETAIL", 0, endpoint)
