@@ -17,7 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+def _vmzmq_src() -> str:
+    """Where the vmzmq under test lives, so child processes run the same code."""
+    import vmzmq
+
+    return str(Path(vmzmq.__file__).resolve().parent.parent)
+
+
+SRC = _vmzmq_src()
 LOCALHOST = "127.0.0.1"
 
 # -- ZMTP bytes, built by hand (not with vmzmq's codec, so a codec bug can't hide) ------------

@@ -4,6 +4,7 @@ codec, so it checks what vmzmq really puts on the wire)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -117,7 +118,7 @@ def send_until_routable(router: Any, msg: list[bytes], timeout: float = TIMEOUT)
             router.send_multipart(msg)
             return
         except Exception as exc:  # zmq.ZMQError / vmzmq.ZMQError with EHOSTUNREACH
-            if getattr(exc, "errno", None) != 113 or time.monotonic() > deadline:
+            if getattr(exc, "errno", None) != errno.EHOSTUNREACH or time.monotonic() > deadline:
                 raise
         time.sleep(0.005)
 
@@ -165,8 +166,13 @@ FLAG_COMMAND = 0x04
 
 def greeting(minor: int = 1, mechanism: bytes = b"NULL", as_server: bool = False) -> bytes:
     return (
-        b"\xff" + b"\x00" * 8 + b"\x7f" + bytes([3, minor]) + mechanism.ljust(20, b"\x00")
-        + bytes([1 if as_server else 0]) + b"\x00" * 31
+        b"\xff"
+        + b"\x00" * 8
+        + b"\x7f"
+        + bytes([3, minor])
+        + mechanism.ljust(20, b"\x00")
+        + bytes([1 if as_server else 0])
+        + b"\x00" * 31
     )
 
 
@@ -268,18 +274,17 @@ class RawZmtpPeer:
 
     def read_item(self, pong: bool = True) -> tuple[str, Any]:
         """Next ("message", frames) or ("command", (name, data)); answers PING unless told not."""
+        frames = []
         while True:
-            frames = []
-            while True:
-                flags, body = self.read_frame()
-                if flags & FLAG_COMMAND:
-                    name, data = parse_command(body)
-                    if name == b"PING" and pong:
-                        self.sock.sendall(encode_command(b"PONG", data[2:]))
-                    return "command", (name, data)
-                frames.append(body)
-                if not flags & FLAG_MORE:
-                    return "message", frames
+            flags, body = self.read_frame()
+            if flags & FLAG_COMMAND:
+                name, data = parse_command(body)
+                if name == b"PING" and pong:
+                    self.sock.sendall(encode_command(b"PONG", data[2:]))
+                return "command", (name, data)
+            frames.append(body)
+            if not flags & FLAG_MORE:
+                return "message", frames
 
     def read_message(self) -> list[bytes]:
         """Next data message, skipping (and answering) commands."""

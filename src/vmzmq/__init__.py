@@ -40,7 +40,7 @@ def zmq_version_info() -> tuple[int, int, int]:
 
 
 def zmq_version() -> str:
-    return "%d.%d.%d" % LIBZMQ_VERSION
+    return ".".join(map(str, LIBZMQ_VERSION))
 
 
 def pyzmq_version_info() -> tuple[int, int, int]:
@@ -48,7 +48,7 @@ def pyzmq_version_info() -> tuple[int, int, int]:
 
 
 def pyzmq_version() -> str:
-    return "%d.%d.%d" % PYZMQ_API_VERSION
+    return ".".join(map(str, PYZMQ_API_VERSION))
 
 
 def has(capability: str) -> bool:

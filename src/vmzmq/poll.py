@@ -6,6 +6,7 @@ import select as _select
 import time
 from typing import Any
 
+from .error import ETERM, with_detail
 from .socket import Socket
 
 POLLIN = 1
@@ -94,6 +95,9 @@ class Poller:
         try:
             while True:
                 ready: list[tuple[Any, int]] = []
+                for s, _f in ours:
+                    if s._core.context.terminated:
+                        raise with_detail(ETERM, "the context was terminated")
                 for s, f in ours:
                     ev = s._events() & f
                     if ev:
@@ -112,10 +116,11 @@ class Poller:
                         sock._signaler.drain()
                         woke = True
                         continue
-                    for s, f in by_fd.get(fd, ()):
+                    for _s, f in by_fd.get(fd, ()):
                         ev = _from_os(events) & (f | POLLERR)
                         if ev:
-                            ready.append((s, ev))
+                            ready.append((fd, ev))  # pyzmq reports plain items by fd
+                            break
                 if ready:
                     if woke:
                         seen = {id(s) for s, _ in ready}
@@ -146,10 +151,14 @@ def select(rlist: list, wlist: list, xlist: list, timeout: float | None = None) 
     for s, f in flags.items():
         poller.register(s, f)
     ready = dict(poller.poll(None if timeout is None or timeout < 0 else timeout * 1000))
+
+    def events(s: Any) -> int:
+        return ready.get(s, 0) if isinstance(s, Socket) else ready.get(_fileno(s), 0)
+
     return (
-        [s for s in rlist if ready.get(s, 0) & POLLIN],
-        [s for s in wlist if ready.get(s, 0) & POLLOUT],
-        [s for s in xlist if ready.get(s, 0) & POLLERR],
+        [s for s in rlist if events(s) & POLLIN],
+        [s for s in wlist if events(s) & POLLOUT],
+        [s for s in xlist if events(s) & POLLERR],
     )
 
 

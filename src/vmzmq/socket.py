@@ -6,6 +6,7 @@ import errno
 import json
 import pickle
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -149,12 +150,12 @@ class Socket:
         return self._closed
 
     @property
-    def type(self) -> int:
-        return self._type
+    def type(self) -> C.SocketType:
+        return C.SocketType(self._type)
 
     @property
-    def socket_type(self) -> int:
-        return self._type
+    def socket_type(self) -> C.SocketType:
+        return C.SocketType(self._type)
 
     @property
     def last_endpoint(self) -> bytes:
@@ -175,7 +176,8 @@ class Socket:
     def __repr__(self) -> str:
         closed = " closed" if self._closed else ""
         name = TYPE_NAMES.get(self._type, "?")
-        return f"<{type(self).__module__}.{type(self).__name__}(zmq.{name}) at {id(self):#x}{closed}>"
+        cls = type(self)
+        return f"<{cls.__module__}.{cls.__name__}(zmq.{name}) at {id(self):#x}{closed}>"
 
     def __enter__(self) -> Socket:
         return self
@@ -184,7 +186,8 @@ class Socket:
         self.close()
 
     def __del__(self) -> None:
-        if not self._closed:
+        # At interpreter exit the I/O thread may have died holding our lock: leave it.
+        if not self._closed and not sys.is_finalizing():
             try:
                 self.close()
             except Exception:
@@ -273,6 +276,17 @@ class Socket:
 
     get_string = getsockopt_unicode = getsockopt_string
 
+    def subscribe(self, topic: str | bytes) -> None:
+        """Subscribe to a topic prefix (SUB), or apply one (XPUB_MANUAL)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(_OPT_SUBSCRIBE, topic)
+
+    def unsubscribe(self, topic: str | bytes) -> None:
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(_OPT_UNSUBSCRIBE, topic)
+
     def set_hwm(self, value: int) -> None:
         self.setsockopt(C.SNDHWM, value)
         self.setsockopt(C.RCVHWM, value)
@@ -328,7 +342,10 @@ class Socket:
         scheme, address = split_endpoint(addr)
         core = self._core
         if scheme == "inproc":
-            core.connect_inproc(address, addr)
+            crid = bytes(self._opts.connect_routing_id or b"")
+            core.connect_inproc(address, addr, crid)
+            if crid:
+                self._opts.connect_routing_id = b""
             core.last_endpoint = addr
             return _EndpointContext(self, addr, self.disconnect)
         transport = get_transport(scheme)
@@ -519,7 +536,7 @@ class Socket:
                 raise with_detail(C.ETERM, "the context was terminated")
         if flags & DONTWAIT:
             raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
-        msg = self._wait(self._pattern.recv, self._opts.rcvtimeo)
+        msg = self._wait(self._pattern.recv, self._opts.rcvtimeo, reading=True)
         if want_source:
             with self._lock:
                 self._note_source()
@@ -579,7 +596,7 @@ class Socket:
         return deserialize(self.recv_multipart(flags, copy=copy))
 
     # -- waiting ---------------------------------------------------------------------------------
-    def _wait(self, attempt: Callable[[], Any], timeout_ms: int) -> Any:
+    def _wait(self, attempt: Callable[[], Any], timeout_ms: int, reading: bool = False) -> Any:
         """Block until ``attempt()`` (run under the lock) returns non-None, the timeout
         passes (Again) or the context is terminated (ContextTerminated)."""
         signaler = self._signaler
@@ -606,8 +623,7 @@ class Socket:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
-                if signaler.wait(remaining):
-                    signaler.drain()
+                core.wait(remaining, reading)
         finally:
             signaler.waiters -= 1
 

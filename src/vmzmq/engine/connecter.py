@@ -103,7 +103,9 @@ class Connecter:
 
     def _retry(self) -> None:
         ivl = self.options.reconnect_ivl
-        if (self.closed and not self.lingering) or ivl < 0 or (ivl == 0 and self.options.reconnect_ivl_max <= 0):
+        if self.closed and not self.lingering:
+            return
+        if ivl < 0 or (ivl == 0 and self.options.reconnect_ivl_max <= 0):
             return
         base = max(self._ivl, 1)
         delay = base + random.randrange(max(ivl, 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 from collections import deque
 from typing import Any
@@ -37,6 +38,9 @@ READ_SIZE = 256 * 1024
 READS_PER_EVENT = 8
 # sendmsg() takes at most IOV_MAX buffers.
 IOV_MAX = 1024
+MEMORY_SIZE = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+# Corked output is written by the sending thread itself once this much has gathered.
+CORK_BYTES = 64 * 1024
 
 
 class StreamConnection:
@@ -58,12 +62,17 @@ class StreamConnection:
         "read_paused",
         "want_write",
         "lingering",
+        "corked",
+        "cork_bytes",
+        "muted",
         "peer_address",
         "_rbuf",
         "_rview",
         "_timers",
-        "_rx_seen",
-        "_ping_outstanding",
+        "_rx_count",
+        "_hb_timer",
+        "_hb_timeout",
+        "_ttl_timer",
     )
 
     def __init__(
@@ -93,11 +102,16 @@ class StreamConnection:
         self.read_paused = False
         self.want_write = False
         self.lingering = False
+        self.corked = False
+        self.cork_bytes = 0
+        self.muted = False
         self._rbuf = bytearray(READ_SIZE)
         self._rview = memoryview(self._rbuf)
         self._timers: list = []
-        self._rx_seen = False
-        self._ping_outstanding = False
+        self._rx_count = 0
+        self._hb_timer: Any = None
+        self._hb_timeout: Any = None
+        self._ttl_timer: Any = None
         try:
             self.peer_address = transport.peer_address(sock)
         except OSError:
@@ -109,13 +123,19 @@ class StreamConnection:
             props: dict[str, bytes] = {}
             if core.socket_type in (3, 5, 6):  # REQ, DEALER, ROUTER announce their identity
                 props["Identity"] = bytes(opts.routing_id)
+            for key, value in opts.metadata or ():
+                props[bytes(key).decode("latin-1")] = bytes(value)
+            # With no MAXMSGSIZE, a peer may still not declare more than this machine's
+            # memory: libzmq fails that allocation and drops the peer; so do we, up front.
+            limit = opts.maxmsgsize if opts.maxmsgsize >= 0 else MEMORY_SIZE
             self.zmtp = ZmtpConnection(
                 socket_type=core.type_name,
                 as_server=False,
                 mechanism=NullMechanism(),
                 properties=props,
-                max_message_size=opts.maxmsgsize,
+                max_message_size=limit,
             )
+        core.connections.add(self)
         self.io.add(self.fd, READ, self._on_events)
         if self.raw:
             self._handshake_done(None)
@@ -151,7 +171,7 @@ class StreamConnection:
             if n == 0:
                 self._lost("peer closed the connection")
                 return
-            self._rx_seen = True
+            self._rx_count += 1
             if self.raw:
                 self._deliver([[bytes(rview[:n])]])
             else:
@@ -201,7 +221,8 @@ class StreamConnection:
         inq = pipe.inq
         inq.extend(batch)
         core = self.core
-        core.signaler.signal()
+        if not self.muted:  # a muted connection is read by the thread that waits for it
+            core.signaler.signal()
         if core.eager_input:
             core.pattern.input_arrived(pipe)
         hwm = pipe.rcvhwm
@@ -216,8 +237,25 @@ class StreamConnection:
             self.read_paused = False
             self._update_interest()
 
+    def mute(self) -> None:
+        """The calling thread waits on this connection itself: keep the I/O thread away."""
+        if not self.muted:
+            self.muted = True
+            self._update_interest()
+
+    def unmute(self) -> None:
+        if self.muted:
+            self.muted = False
+            if not self.closed:
+                self._update_interest()
+
+    def read_now(self) -> None:
+        """Read what the kernel has, from the calling thread (the lock is held)."""
+        if not self.closed:
+            self._read()
+
     def _update_interest(self) -> None:
-        mask = 0 if self.read_paused else READ
+        mask = 0 if self.read_paused or self.muted else READ
         if self.want_write:
             mask |= WRITE
         self.io.modify(self.fd, mask)
@@ -247,14 +285,14 @@ class StreamConnection:
             self.close("refused by the socket")
             return
         core.event_handshake_succeeded(self.endpoint)
-        self._drain_pipe()
+        self.drain_pipe()
         if self.connecter is not None and self.connecter.lingering:
             self._linger_check()
             if self.closed:
                 return
         opts = core.options
         if opts.heartbeat_ivl > 0 and not self.raw:
-            self._timers.append(self.io.call_later(opts.heartbeat_ivl / 1000, self._heartbeat))
+            self._hb_timer = self.io.call_later(opts.heartbeat_ivl / 1000, self._heartbeat)
 
     def _handshake_timeout(self) -> None:
         with self.core.lock:
@@ -263,37 +301,51 @@ class StreamConnection:
 
     # -- heartbeats --------------------------------------------------------------------------
     def _heartbeat(self) -> None:
+        """Every HEARTBEAT_IVL: send PING; the peer must show life within HEARTBEAT_TIMEOUT
+        (any traffic counts, as in libzmq)."""
         with self.core.lock:
             if self.closed:
                 return
             opts = self.core.options
-            if self._ping_outstanding and not self._rx_seen:
-                self._lost("heartbeat timed out")
-                return
-            self._rx_seen = False
-            self._ping_outstanding = True
             self._write(self.zmtp.encode_ping(opts.heartbeat_ttl // 100, b""))
-            timeout = opts.heartbeat_timeout if opts.heartbeat_timeout > 0 else opts.heartbeat_ivl
-            # One timer serves both: the next ping, and the check that the last one was
-            # answered (any traffic counts as an answer).
-            self._timers = [t for t in self._timers if not t.cancelled]
-            self._timers.append(
-                self.io.call_later(min(timeout, opts.heartbeat_ivl) / 1000, self._heartbeat)
-            )
+            if self._hb_timeout is None:
+                timeout = opts.heartbeat_timeout
+                if timeout <= 0:
+                    timeout = opts.heartbeat_ivl
+                mark = self._rx_count
+                self._hb_timeout = self.io.call_later(
+                    timeout / 1000, lambda: self._silence_check(mark, "heartbeat timed out", True)
+                )
+            self._hb_timer = self.io.call_later(opts.heartbeat_ivl / 1000, self._heartbeat)
 
     def _arm_ttl(self, ttl: float) -> None:
-        self._rx_seen = False
+        """The peer's PING said: drop me if you hear nothing from me for ``ttl`` seconds."""
+        if self._ttl_timer is None:
+            mark = self._rx_count
+            reason = f"no traffic within the peer's heartbeat TTL ({ttl:.1f}s)"
+            self._ttl_timer = self.io.call_later(
+                ttl, lambda: self._silence_check(mark, reason, False)
+            )
 
-        def check() -> None:
-            with self.core.lock:
-                if not self.closed and not self._rx_seen:
-                    self._lost(f"no traffic within the peer's heartbeat TTL ({ttl:.1f}s)")
-
-        self._timers.append(self.io.call_later(ttl, check))
+    def _silence_check(self, mark: int, reason: str, ours: bool) -> None:
+        with self.core.lock:
+            if ours:
+                self._hb_timeout = None
+            else:
+                self._ttl_timer = None
+            if not self.closed and self._rx_count == mark:
+                self._lost(reason)
 
     # -- writing -----------------------------------------------------------------------------
     def send_message(self, msg: list) -> None:
-        """Encode and send a message (the owning socket's lock is held)."""
+        """Encode and send a message (the owning socket's lock is held).
+
+        The first message of a burst goes to the kernel at once (no added latency). Those
+        that follow it closely are corked: queued and written together by one ``sendmsg``,
+        from this thread once 64 KiB have gathered, else by the I/O thread, which was asked
+        to uncork when the burst began. That turns a system call per message into one per
+        batch, which is what small-message throughput depends on.
+        """
         if self.raw:
             data = msg[0] if msg else b""
             if not data:
@@ -301,9 +353,13 @@ class StreamConnection:
                 return
         else:
             data = self.zmtp.encode_message(msg)
-        if self.out:
-            self.out.append(data)
+        out = self.out
+        if out or self.corked:
+            out.append(data)
             self.out_msgs += 1
+            self.cork_bytes += len(data)
+            if self.cork_bytes >= CORK_BYTES and not self.want_write:
+                self._flush()
             return
         try:
             n = self.sock.send(data)
@@ -313,9 +369,23 @@ class StreamConnection:
             self._lost(f"write failed: {exc.strerror}")
             return
         if n < len(data):
-            self.out.append(memoryview(data)[n:])
+            out.append(memoryview(data)[n:])
             self.out_msgs += 1
             self._want_write()
+            return
+        self.corked = True
+        self.io.call_soon(self._uncork)
+
+    def _uncork(self) -> None:
+        with self.core.lock:
+            self.corked = False
+            if self.out and not self.want_write and not self.closed:
+                self._flush()
+
+    def flush_corked(self) -> None:
+        """Write corked output now (the caller is about to wait; the lock is held)."""
+        if self.out and not self.want_write and not self.closed:
+            self._flush()
 
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         if self.raw:
@@ -348,7 +418,7 @@ class StreamConnection:
             self.want_write = True
             self._update_interest()
 
-    def _drain_pipe(self) -> None:
+    def drain_pipe(self) -> None:
         """Move messages that waited in the pipe (no connection yet) into this connection."""
         pipe = self.pipe
         outq = pipe.outq
@@ -361,7 +431,8 @@ class StreamConnection:
 
     def _flush(self) -> None:
         out = self.out
-        was_full = self.pipe is not None and not self.pipe.writable()
+        self.cork_bytes = 0
+        was_full = self.pipe is not None and not self.pipe.has_room()
         while out:
             bufs = list(out) if len(out) <= IOV_MAX else [out[i] for i in range(IOV_MAX)]
             try:
@@ -392,7 +463,9 @@ class StreamConnection:
                 self._update_interest()
             if self.lingering or (self.connecter is not None and self.connecter.lingering):
                 self._linger_check()
-        if was_full and self.pipe is not None and self.pipe.writable():
+        elif not self.want_write and not self.closed:
+            self._want_write()  # the kernel is full: the I/O thread writes the rest
+        if was_full and self.pipe is not None and self.pipe.has_room():
             self.core.signaler.signal()
 
     # -- ending ------------------------------------------------------------------------------
@@ -412,7 +485,7 @@ class StreamConnection:
             return  # queued messages wait for the handshake
         pipe = self.pipe
         if pipe is not None and pipe.outq:
-            self._drain_pipe()
+            self.drain_pipe()
         if not self.out and not self.closed:
             self.close("linger done")
 
@@ -447,10 +520,12 @@ class StreamConnection:
         if self.closed:
             return
         self.closed = True
-        for timer in self._timers:
-            timer.cancel()
+        for timer in (*self._timers, self._hb_timer, self._hb_timeout, self._ttl_timer):
+            if timer is not None:
+                timer.cancel()
         self._timers = []
         self.io.remove(self.fd)
+        self.core.connections.discard(self)
         try:
             self.sock.close()
         except OSError:

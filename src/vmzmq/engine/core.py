@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import select
 import threading
 from typing import Any
 
-from ..error import ETERM, with_detail
+from ..error import ENOCOMPATPROTO, ETERM, with_detail
+from ..zmtp import compatible
 from .connecter import Connecter
 from .listener import Listener
 from .loop import IOThread
@@ -21,6 +23,9 @@ from .pipe import InprocPipe, Pipe, StreamPipe
 from .signaler import Signaler
 
 log = logging.getLogger("vmzmq")
+
+# A blocked reader with more connections than this leaves them to the I/O thread.
+DIRECT_READ_MAX = 8
 
 
 class ContextCore:
@@ -91,6 +96,7 @@ class SocketCore:
         self.pattern: Any = None
         self.eager_input = False  # the pattern wants input_arrived() calls (publishers)
         self.pipes: list[Pipe] = []
+        self.connections: set = set()  # live stream connections (StreamConnection)
         # Dead pipes whose last messages are still to be read; reaped between calls, never
         # in the middle of a pattern's own bookkeeping.
         self.draining: list[Pipe] = []
@@ -171,7 +177,7 @@ class SocketCore:
     def terminate_inproc(self, pipe: InprocPipe) -> None:
         peer = pipe.peer
         self.terminate_pipe(pipe)
-        if peer is not None:
+        if peer is not None and peer.core is not None:
             peer.core.mark_dead(peer)
 
     def mark_dead(self, pipe: Pipe) -> None:
@@ -182,6 +188,51 @@ class SocketCore:
         pipe.dead = True
         self.draining.append(pipe)
         self.signaler.signal()
+
+    # -- waiting ------------------------------------------------------------------------------
+    def wait(self, timeout: float | None, reading: bool) -> None:
+        """Block the calling thread until something may have changed (or ``timeout``).
+
+        Corked output is written first. A reader with few connections waits on their file
+        descriptors itself and reads them in this thread, with the I/O thread kept away
+        (muted): a message then reaches the caller without a thread hand-off, which is most
+        of what round-trip latency costs in Python.
+        """
+        signaler = self.signaler
+        with self.lock:
+            conns = []
+            for conn in self.connections:
+                conn.flush_corked()
+                if reading and conn.ready and not conn.read_paused and not conn.closed:
+                    conns.append(conn)
+            if len(conns) > DIRECT_READ_MAX:
+                conns = []
+            for conn in conns:
+                conn.mute()
+        if not conns:
+            if signaler.wait(timeout):
+                signaler.drain()
+            return
+        try:
+            poller = select.poll()
+            poller.register(signaler.fd, select.POLLIN)
+            by_fd = {}
+            for conn in conns:
+                poller.register(conn.fd, select.POLLIN)
+                by_fd[conn.fd] = conn
+            ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
+            ready = poller.poll(ms)
+            with self.lock:
+                for fd, _events in ready:
+                    conn = by_fd.get(fd)
+                    if conn is None:
+                        signaler.drain()
+                    elif conn.muted:
+                        conn.read_now()
+        finally:
+            with self.lock:
+                for conn in conns:
+                    conn.unmute()
 
     # -- endpoints -------------------------------------------------------------------------------
     def add_listener(self, transport: Any, sock: Any, endpoint: str) -> None:
@@ -225,42 +276,55 @@ class SocketCore:
             ctx.inproc[name] = self
             waiting = ctx.pending_inproc.pop(name, [])
         self.inproc_bound.append(name)
-        for connector, endpoint in waiting:
-            connector.complete_inproc(self, name, endpoint)
+        for connector, pipe in waiting:
+            self._accept_inproc(connector, pipe)
 
-    def connect_inproc(self, name: str, endpoint: str) -> None:
+    def connect_inproc(self, name: str, endpoint: str, routing_id: bytes = b"") -> None:
+        """Join a bound inproc endpoint, or queue for it: like libzmq, the pipe exists at
+        once, so messages sent before the bind wait in it."""
         ctx = self.context
         with ctx.lock:
             binder = ctx.inproc.get(name)
+            if binder is not None and not compatible(self.type_name, binder.type_name):
+                raise with_detail(
+                    ENOCOMPATPROTO,
+                    f"{endpoint!r}: a {self.type_name} socket cannot talk to {binder.type_name}",
+                )
+            mine, theirs = InprocPipe.pair(self, binder, endpoint)
             if binder is None:
-                ctx.pending_inproc.setdefault(name, []).append((self, endpoint))
-                return
-        self.complete_inproc(binder, name, endpoint)
-
-    def complete_inproc(self, binder: SocketCore, name: str, endpoint: str) -> None:
-        from ..zmtp import compatible
-
-        if not compatible(self.type_name, binder.type_name):
-            log.warning(
-                "vmzmq: inproc %s: %s cannot talk to %s", endpoint, self.type_name, binder.type_name
-            )
-            return
-        mine, theirs = InprocPipe.pair(self, binder, endpoint)
+                ctx.pending_inproc.setdefault(name, []).append((self, theirs))
         mine.locally_initiated = True
-        mine.properties = binder.identity_properties()
+        mine.routing_id = routing_id
         theirs.properties = self.identity_properties()
+        if binder is not None:
+            mine.properties = binder.identity_properties()
         with self.lock:
-            if self.closed:
-                return
             self.inproc_pipes.setdefault(endpoint, []).append(mine)
             self.attach_pipe(mine)
             self.pipe_ready(mine)
-        with binder.lock:
-            if binder.closed:
-                self.mark_dead(mine)
+        if binder is not None:
+            binder._accept_inproc(self, theirs)
+
+    def _accept_inproc(self, connector: SocketCore, pipe: InprocPipe) -> None:
+        mine = pipe.peer
+        if not compatible(connector.type_name, self.type_name):
+            log.warning(
+                "vmzmq: inproc %s: %s cannot talk to %s",
+                pipe.endpoint,
+                connector.type_name,
+                self.type_name,
+            )
+            connector.mark_dead(mine)
+            return
+        pipe.adopt(self)
+        mine.properties = self.identity_properties()
+        with self.lock:
+            if self.closed:
+                connector.mark_dead(mine)
                 return
-            binder.attach_pipe(theirs)
-            binder.pipe_ready(theirs)
+            self.attach_pipe(pipe)
+            self.pipe_ready(pipe)
+        connector.signaler.signal()
 
     def identity_properties(self) -> dict[str, bytes]:
         props = {"Socket-Type": self.type_name.encode()}
@@ -279,16 +343,14 @@ class SocketCore:
 
     def disconnect_inproc(self, endpoint: str) -> bool:
         pipes = self.inproc_pipes.pop(endpoint, None)
+        if not pipes:
+            return False
         ctx = self.context
         with ctx.lock:
             name = endpoint[len("inproc://") :]
             waiting = ctx.pending_inproc.get(name, [])
-            pending = [w for w in waiting if w[0] is self and w[1] == endpoint]
-            for w in pending:
-                waiting.remove(w)
-        if not pipes and not pending:
-            return False
-        for pipe in pipes or []:
+            waiting[:] = [w for w in waiting if w[1].peer not in pipes]
+        for pipe in pipes:
             self.terminate_inproc(pipe)
         return True
 
@@ -311,8 +373,9 @@ class SocketCore:
                 for pipe in pipes:
                     self.terminate_inproc(pipe)
             for pipe in list(self.pipes):
-                if isinstance(pipe, InprocPipe) and pipe.peer is not None:
-                    pipe.peer.core.mark_dead(pipe.peer)
+                peer = getattr(pipe, "peer", None)
+                if peer is not None and peer.core is not None:
+                    peer.core.mark_dead(peer)
             for connecters in self.connecters.values():
                 for connecter in connecters:
                     connecter.closed = True
@@ -320,6 +383,7 @@ class SocketCore:
             self.connecters.clear()
             self.signaler.signal()
         self.context.socket_closed(self)
+        self.signaler.close()
 
     def check_term(self) -> None:
         if self.context.terminated:

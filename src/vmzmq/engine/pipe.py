@@ -95,7 +95,7 @@ class StreamPipe(Pipe):
             engine.resume_reading()
         return msg
 
-    def writable(self) -> bool:
+    def has_room(self) -> bool:
         hwm = self.sndhwm
         if not hwm:
             return not self.dead
@@ -104,6 +104,16 @@ class StreamPipe(Pipe):
         if engine is not None:
             queued += engine.out_msgs
         return queued < hwm and not self.dead
+
+    def writable(self) -> bool:
+        if self.has_room():
+            return True
+        # Corked messages are not stuck: write them now and look again.
+        engine = self.engine
+        if engine is not None and engine.out and not engine.want_write:
+            engine.flush_corked()
+            return self.has_room()
+        return False
 
     def send(self, msg: list) -> None:
         engine = self.engine
@@ -140,20 +150,32 @@ class InprocPipe(Pipe):
 
     @staticmethod
     def pair(a_core: Any, b_core: Any, endpoint: str) -> tuple[InprocPipe, InprocPipe]:
+        """Two joined pipes. ``b_core`` may be None when the endpoint is not bound yet:
+        b's queue then holds what ``a`` sends until ``adopt`` gives it to the binder."""
         a = InprocPipe(a_core, endpoint=endpoint)
-        b = InprocPipe(b_core, endpoint=endpoint)
+        b = InprocPipe(b_core or a_core, endpoint=endpoint)
+        b.core = b_core
         a.peer, b.peer = b, a
-        # libzmq gives an inproc pipe the sum of both sides' marks, or no limit if either is 0.
-        a_snd, a_rcv = a_core.options.sndhwm, a_core.options.rcvhwm
-        b_snd, b_rcv = b_core.options.sndhwm, b_core.options.rcvhwm
-        a.hwm = a_snd + b_rcv if a_snd and b_rcv else 0
-        b.hwm = b_snd + a_rcv if b_snd and a_rcv else 0
+        a.set_marks()
         return a, b
+
+    def set_marks(self) -> None:
+        # libzmq gives an inproc pipe the sum of both sides' marks, or no limit if either is 0.
+        peer = self.peer
+        mine = self.core.options
+        theirs = peer.core.options if peer.core is not None else mine
+        self.hwm = mine.sndhwm + theirs.rcvhwm if mine.sndhwm and theirs.rcvhwm else 0
+        peer.hwm = theirs.sndhwm + mine.rcvhwm if theirs.sndhwm and mine.rcvhwm else 0
+
+    def adopt(self, core: Any) -> None:
+        """The endpoint got bound: this (pending) half now belongs to ``core``."""
+        self.core = core
+        self.peer.set_marks()
 
     def pop(self) -> Any:
         msg = self.inq.popleft()
         peer = self.peer
-        if peer is not None and peer.core.signaler.waiters:
+        if peer is not None and peer.core is not None and peer.core.signaler.waiters:
             peer.core.signaler.signal()  # the peer may be blocked on a full pipe
         return msg
 
@@ -168,14 +190,16 @@ class InprocPipe(Pipe):
         if peer is None:
             return
         peer.inq.append(msg)
-        peer.core.signaler.signal()
+        if peer.core is not None:
+            peer.core.signaler.signal()
 
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         peer = self.peer
         if peer is None:
             return
         peer.inq.append(Subscription(topic, subscribe))
-        peer.core.signaler.signal()
+        if peer.core is not None:
+            peer.core.signaler.signal()
 
     def close(self) -> None:
         self.core.terminate_inproc(self)

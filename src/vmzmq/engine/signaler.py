@@ -25,16 +25,20 @@ class Signaler:
         # Callers append their message *before* reading ``waiters``; waiters increment it
         # *before* checking for messages. That order is what makes a lost wake-up impossible.
         if self.waiters or self.exposed:
-            try:
-                os.eventfd_write(self.fd, 1)
-            except OSError:
-                pass
+            fd = self.fd
+            if fd >= 0:
+                try:
+                    os.eventfd_write(fd, 1)
+                except OSError:
+                    pass
 
     def drain(self) -> None:
-        try:
-            os.eventfd_read(self.fd)
-        except OSError:
-            pass
+        fd = self.fd
+        if fd >= 0:
+            try:
+                os.eventfd_read(fd)
+            except OSError:
+                pass
 
     def wait(self, timeout: float | None) -> bool:
         """Wait until signalled or ``timeout`` seconds pass; True if signalled."""
@@ -42,7 +46,11 @@ class Signaler:
         return bool(self._poller.poll(ms))
 
     def close(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        # -1 first: a late signal() from another thread must not hit a reused fd number.
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            self._poller.unregister(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 
-from ..engine.pipe import Pipe
+from ..engine.pipe import Pipe, StreamPipe, Subscription
+from ..error import with_detail
 from .base import Pattern
 from .strategies import FairQueue, SubscriptionIndex, TopicFilter, as_subscription
 
@@ -26,8 +28,10 @@ class XPub(Pattern):
         super().__init__(core)
         self.pipes: list[Pipe] = []
         self.subs = SubscriptionIndex()
-        self.notices: deque = deque()
+        self.notices: deque = deque()  # (message, pipe it came from)
         self.last_pipe: Pipe | None = None
+        # XPUB_MANUAL: what each peer asked for, to report its cancels when it leaves
+        self.requested = SubscriptionIndex()
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
@@ -50,9 +54,12 @@ class XPub(Pattern):
         self._unsubscribe_pipe(pipe)
 
     def _unsubscribe_pipe(self, pipe: Pipe) -> None:
-        for topic in self.subs.remove_pipe(pipe):
-            if self.deliver_notices and not self.options.xpub_manual:
-                self.notices.append([b"\x00" + topic])
+        gone = self.subs.remove_pipe(pipe)
+        if self.options.xpub_manual:
+            gone = self.requested.remove_pipe(pipe)
+        if self.deliver_notices:
+            for topic in gone:
+                self.notices.append(([b"\x00" + topic], None))
 
     def input_arrived(self, pipe: Pipe) -> None:
         inq = pipe.inq
@@ -62,21 +69,24 @@ class XPub(Pattern):
             sub = as_subscription(item)
             if sub is None:
                 if self.deliver_notices:
-                    self.notices.append(item)  # upstream data from an XSUB user
+                    self.notices.append((item, pipe))  # upstream data from an XSUB user
                 continue
             if opts.xpub_manual:
-                self.last_pipe = pipe
+                if sub.subscribe:
+                    self.requested.add(sub.topic, pipe)
+                else:
+                    self.requested.remove(sub.topic, pipe)
                 if self.deliver_notices:
-                    self.notices.append(sub.as_message())
+                    self.notices.append((sub.as_message(), pipe))
                 continue
             if sub.subscribe:
                 first = self.subs.add(sub.topic, pipe)
                 if self.deliver_notices and (first or opts.xpub_verbose or opts.xpub_verboser):
-                    self.notices.append(sub.as_message())
+                    self.notices.append((sub.as_message(), pipe))
             else:
                 last = self.subs.remove(sub.topic, pipe)
                 if self.deliver_notices and (last or opts.xpub_verboser):
-                    self.notices.append(sub.as_message())
+                    self.notices.append((sub.as_message(), pipe))
 
     def _take_input(self) -> None:
         for pipe in self.pipes:
@@ -106,16 +116,25 @@ class XPub(Pattern):
     def recv(self) -> list | None:
         self._take_input()
         if self.notices:
-            return self.notices.popleft()
+            msg, pipe = self.notices.popleft()
+            if pipe is not None:
+                self.last_pipe = pipe  # XPUB_MANUAL's SUBSCRIBE applies to this peer
+            return msg
         return None
 
     def subscribe(self, topic: bytes) -> None:
+        self._manual_only("SUBSCRIBE")
         if self.last_pipe is not None:
             self.subs.add(topic, self.last_pipe)
 
     def unsubscribe(self, topic: bytes) -> None:
+        self._manual_only("UNSUBSCRIBE")
         if self.last_pipe is not None:
             self.subs.remove(topic, self.last_pipe)
+
+    def _manual_only(self, name: str) -> None:
+        if not self.options.xpub_manual:
+            raise with_detail(errno.EINVAL, f"{name} on an XPUB socket needs XPUB_MANUAL")
 
     def can_send(self) -> bool:
         return True
@@ -153,14 +172,28 @@ class XSub(Pattern):
         self.fq = FairQueue()
         self.pipes: list[Pipe] = []
         self.filter = TopicFilter()
+        # A message read ahead by can_recv() (it must know the filter lets one through)
+        self.pending: list | None = None
 
     def attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)
         self.pipes.append(pipe)
 
     def pipe_ready(self, pipe: Pipe) -> bool:
-        for topic in self.filter.topics:
-            pipe.send_subscription(topic, True)
+        # Every (re)connected publisher gets each topic once; subscriptions queued while
+        # the pipe waited for its connection would otherwise go out a second time.
+        if isinstance(pipe, StreamPipe) and pipe.outq:
+            kept = [item for item in pipe.outq if type(item) is not Subscription]
+            pipe.outq.clear()
+            for topic in self.filter.topics:
+                pipe.outq.append(Subscription(topic, True))
+            pipe.outq.extend(kept)
+            engine = pipe.engine
+            if engine is not None and engine.ready:
+                engine.drain_pipe()
+        else:
+            for topic in self.filter.topics:
+                pipe.send_subscription(topic, True)
         return True
 
     def detach(self, pipe: Pipe) -> None:
@@ -191,6 +224,10 @@ class XSub(Pattern):
                 pipe.send_subscription(topic, subscribe)
 
     def recv(self) -> list | None:
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            return pending
         invert = self.options.invert_matching
         match = self.filter.match
         while True:
@@ -206,7 +243,9 @@ class XSub(Pattern):
         return True
 
     def can_recv(self) -> bool:
-        return self.fq.has_input()
+        if self.pending is None and self.fq.has_input():
+            self.pending = self.recv()
+        return self.pending is not None
 
 
 class Sub(XSub):

@@ -125,10 +125,9 @@ class Rep(Pattern):
             msg, pipe = self.fq.recv()
             if msg is None:
                 return None
-            for i, frame in enumerate(msg):
-                if not frame:
-                    break
-            else:
+            try:
+                i = msg.index(b"")
+            except ValueError:
                 continue  # no delimiter: malformed request, dropped
             self.envelope = msg[: i + 1]
             self.reply_pipe = pipe

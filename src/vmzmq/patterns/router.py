@@ -130,6 +130,9 @@ class Stream(Router):
         if pipe is None:
             raise with_detail(errno.EHOSTUNREACH, f"no peer with routing id {rid!r}")
         if not msg[1]:
+            # Closing a peer ourselves is no news to report (libzmq reports only losses).
+            del self.by_id[rid]
+            self.fq.detach(pipe)
             pipe.close()
             return True
         if not pipe.writable():

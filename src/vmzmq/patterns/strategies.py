@@ -100,29 +100,32 @@ class SubscriptionIndex:
         self._lengths: dict[int, int] = {}
 
     def add(self, topic: bytes, pipe: Pipe) -> bool:
-        """Count a subscription; True if it is the topic's first subscriber."""
+        """Record that ``pipe`` wants ``topic``; True if it is the topic's first subscriber.
+
+        A pipe is in a topic's set once however often it subscribes, as in libzmq: a
+        subscriber counts its own repeats and cancels only when its count reaches zero.
+        """
         pipes = self.by_topic.get(topic)
         if pipes is None:
             pipes = self.by_topic[topic] = {}
             self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
         first = not pipes
-        pipes[pipe] = pipes.get(pipe, 0) + 1
+        pipes[pipe] = 1
         return first
 
     def remove(self, topic: bytes, pipe: Pipe) -> bool:
-        """Uncount one; True if the topic has no subscribers left."""
+        """Forget it; True if the topic has no subscribers left."""
         pipes = self.by_topic.get(topic)
         if pipes is None or pipe not in pipes:
-            return False
-        left = pipes[pipe] - 1
-        if left:
-            pipes[pipe] = left
             return False
         del pipes[pipe]
         if pipes:
             return False
         self._forget(topic)
         return True
+
+    def topics_of(self, pipe: Pipe) -> list[bytes]:
+        return [topic for topic, pipes in self.by_topic.items() if pipe in pipes]
 
     def remove_pipe(self, pipe: Pipe) -> list[bytes]:
         """Drop every subscription of a pipe; return the topics nobody wants any more."""
@@ -180,12 +183,13 @@ class TopicFilter:
             self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
 
     def remove(self, topic: bytes) -> bool:
+        """Uncount one; True when that was the last (time to tell the publishers)."""
         count = self.topics.get(topic, 0)
         if not count:
             return False
         if count > 1:
             self.topics[topic] = count - 1
-            return True
+            return False
         del self.topics[topic]
         n = len(topic)
         if self._lengths[n] > 1:
