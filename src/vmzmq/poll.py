@@ -152,13 +152,13 @@ def select(rlist: list, wlist: list, xlist: list, timeout: float | None = None) 
         poller.register(s, f)
     ready = dict(poller.poll(None if timeout is None or timeout < 0 else timeout * 1000))
 
-    def events(s: Any) -> int:
-        return ready.get(s, 0) if isinstance(s, Socket) else ready.get(_fileno(s), 0)
+    def key(s: Any) -> Any:
+        return s if isinstance(s, Socket) else _fileno(s)  # pyzmq reports plain items by fd
 
     return (
-        [s for s in rlist if events(s) & POLLIN],
-        [s for s in wlist if events(s) & POLLOUT],
-        [s for s in xlist if events(s) & POLLERR],
+        [key(s) for s in rlist if ready.get(key(s), 0) & POLLIN],
+        [key(s) for s in wlist if ready.get(key(s), 0) & POLLOUT],
+        [key(s) for s in xlist if ready.get(key(s), 0) & POLLERR],
     )
 
 

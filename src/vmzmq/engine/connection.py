@@ -73,6 +73,7 @@ class StreamConnection:
         "_hb_timer",
         "_hb_timeout",
         "_ttl_timer",
+        "_ttl_seconds",
     )
 
     def __init__(
@@ -112,6 +113,7 @@ class StreamConnection:
         self._hb_timer: Any = None
         self._hb_timeout: Any = None
         self._ttl_timer: Any = None
+        self._ttl_seconds = 0.0
         try:
             self.peer_address = transport.peer_address(sock)
         except OSError:
@@ -320,6 +322,7 @@ class StreamConnection:
 
     def _arm_ttl(self, ttl: float) -> None:
         """The peer's PING said: drop me if you hear nothing from me for ``ttl`` seconds."""
+        self._ttl_seconds = ttl
         if self._ttl_timer is None:
             mark = self._rx_count
             reason = f"no traffic within the peer's heartbeat TTL ({ttl:.1f}s)"
@@ -333,8 +336,13 @@ class StreamConnection:
                 self._hb_timeout = None
             else:
                 self._ttl_timer = None
-            if not self.closed and self._rx_count == mark:
+            if self.closed:
+                return
+            if self._rx_count == mark:
                 self._lost(reason)
+            elif not ours:
+                # The peer is alive; keep watching it for as long as it asked us to.
+                self._arm_ttl(self._ttl_seconds)
 
     # -- writing -----------------------------------------------------------------------------
     def send_message(self, msg: list) -> None:
@@ -352,6 +360,9 @@ class StreamConnection:
                 self.close("closed by the application")
                 return
         else:
+            out = self.out
+            if out and not self.want_write and sum(map(len, msg)) >= CORK_BYTES:
+                self._flush()  # what was sent first leaves before a big one is even encoded
             data = self.zmtp.encode_message(msg)
         out = self.out
         if out or self.corked:

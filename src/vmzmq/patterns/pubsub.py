@@ -178,11 +178,18 @@ class XSub(Pattern):
     def attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)
         self.pipes.append(pipe)
+        # A new publisher learns what we want now; later (un)subscriptions follow one by
+        # one through the pipe, so its counts match ours (libzmq does the same).
+        for topic in self.filter.topics:
+            pipe.send_subscription(topic, True)
+        pipe.pattern_state = 0  # handshakes seen
 
     def pipe_ready(self, pipe: Pipe) -> bool:
-        # Every (re)connected publisher gets each topic once; subscriptions queued while
-        # the pipe waited for its connection would otherwise go out a second time.
-        if isinstance(pipe, StreamPipe) and pipe.outq:
+        seen = pipe.pattern_state or 0
+        pipe.pattern_state = seen + 1
+        if seen and isinstance(pipe, StreamPipe):
+            # Reconnected: a new peer, which needs the whole set once. What was queued for
+            # the old connection would repeat it.
             kept = [item for item in pipe.outq if type(item) is not Subscription]
             pipe.outq.clear()
             for topic in self.filter.topics:
@@ -191,9 +198,6 @@ class XSub(Pattern):
             engine = pipe.engine
             if engine is not None and engine.ready:
                 engine.drain_pipe()
-        else:
-            for topic in self.filter.topics:
-                pipe.send_subscription(topic, True)
         return True
 
     def detach(self, pipe: Pipe) -> None:
