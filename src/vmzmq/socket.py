@@ -301,7 +301,7 @@ class Socket:
             self._signaler.drain()  # edge-triggered FD: reading EVENTS re-arms it
         events = 0
         with self._lock:
-            if self._core.draining:
+            if self._core.attention:
                 self._core.reap()
             pattern = self._pattern
             if self._recv_parts or pattern.can_recv():
@@ -421,32 +421,44 @@ class Socket:
         group: str | None = None,
     ) -> MessageTracker | None:
         """Send one frame; with SNDMORE more frames of the same message follow."""
-        if self._closed:
-            raise with_detail(errno.ENOTSOCK, "the socket is closed")
         if type(data) is not bytes:
             data = _frame_bytes(data)
+        if flags & SNDMORE or self._send_parts:
+            msg = self._gather(data, flags)
+            if msg is None:
+                return _DONE if track else None
+        else:
+            msg = [data]
+        if self._closed:
+            raise with_detail(errno.ENOTSOCK, "the socket is closed")
+        with self._lock:  # the common case, kept short: it is most of a send's cost
+            if not self._core.attention and self._pattern.send(msg):
+                return _DONE if track else None
+        self._send_msg(msg, flags)
+        return _DONE if track else None
+
+    def _gather(self, data: bytes, flags: int) -> list | None:
+        """Collect SNDMORE frames; the whole message once its last frame comes."""
+        if self._closed:
+            raise with_detail(errno.ENOTSOCK, "the socket is closed")
         parts = self._send_parts
         if flags & SNDMORE:
             if not parts:
                 with self._lock:
                     self._pattern.check_send()
             parts.append(data)
-            return _DONE if track else None
-        if parts:
-            parts.append(data)
-            msg = parts
-            object.__setattr__(self, "_send_parts", [])
-        else:
-            msg = [data]
-        self._send_msg(msg, flags)
-        return _DONE if track else None
+            return None
+        parts.append(data)
+        object.__setattr__(self, "_send_parts", [])
+        return parts
 
     def _send_msg(self, msg: list, flags: int) -> None:
         with self._lock:
-            if self._core.draining:
-                self._core.reap()
-            if self._core.context.terminated:
-                raise with_detail(C.ETERM, "the context was terminated")
+            core = self._core
+            if core.attention:
+                core.reap()
+                if core.context.terminated:
+                    raise with_detail(C.ETERM, "the context was terminated")
             if self._pattern.send(msg):
                 return
         if flags & DONTWAIT:
@@ -509,6 +521,14 @@ class Socket:
         """Receive one frame (bytes, or a Frame with ``copy=False``)."""
         parts = self._recv_parts
         if not parts:
+            if copy and not self._closed:
+                with self._lock:  # the common case first, kept short
+                    msg = None if self._core.attention else self._pattern.recv()
+                if msg is not None:
+                    if len(msg) == 1:
+                        return msg[0]
+                    parts.extend(msg)
+                    return parts.popleft()
             if self._closed:
                 raise with_detail(errno.ENOTSOCK, "the socket is closed")
             msg = self._recv_msg(flags, not copy)
@@ -525,15 +545,16 @@ class Socket:
 
     def _recv_msg(self, flags: int, want_source: bool = False) -> list:
         with self._lock:
-            if self._core.draining:
-                self._core.reap()
+            core = self._core
+            if core.attention:
+                core.reap()
+                if core.context.terminated:
+                    raise with_detail(C.ETERM, "the context was terminated")
             msg = self._pattern.recv()
             if msg is not None:
                 if want_source:
                     self._note_source()
                 return msg
-            if self._core.context.terminated:
-                raise with_detail(C.ETERM, "the context was terminated")
         if flags & DONTWAIT:
             raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
         msg = self._wait(self._pattern.recv, self._opts.rcvtimeo, reading=True)
@@ -608,7 +629,7 @@ class Socket:
             core = self._core
             while True:
                 with lock:
-                    if core.draining:
+                    if core.attention:
                         core.reap()
                     result = attempt()
                     if result is not None:

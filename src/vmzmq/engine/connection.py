@@ -65,6 +65,7 @@ class StreamConnection:
         "corked",
         "cork_bytes",
         "muted",
+        "direct",
         "peer_address",
         "_rbuf",
         "_rview",
@@ -106,6 +107,7 @@ class StreamConnection:
         self.corked = False
         self.cork_bytes = 0
         self.muted = False
+        self.direct = False
         self._rbuf = bytearray(READ_SIZE)
         self._rview = memoryview(self._rbuf)
         self._timers: list = []
@@ -155,7 +157,8 @@ class StreamConnection:
                 return
             if events & WRITE:
                 self._flush()
-            if events & (READ | ERROR) and not self.closed:
+            # A muted connection is being waited on by the calling thread, which reads it.
+            if events & (READ | ERROR) and not self.closed and not self.muted:
                 self._read()
 
     def _read(self) -> None:
@@ -223,7 +226,7 @@ class StreamConnection:
         inq = pipe.inq
         inq.extend(batch)
         core = self.core
-        if not self.muted:  # a muted connection is read by the thread that waits for it
+        if not self.direct:  # the thread reading directly is the one that would be woken
             core.signaler.signal()
         if core.eager_input:
             core.pattern.input_arrived(pipe)
@@ -254,7 +257,11 @@ class StreamConnection:
     def read_now(self) -> None:
         """Read what the kernel has, from the calling thread (the lock is held)."""
         if not self.closed:
-            self._read()
+            self.direct = True
+            try:
+                self._read()
+            finally:
+                self.direct = False
 
     def _update_interest(self) -> None:
         mask = 0 if self.read_paused or self.muted else READ
@@ -361,7 +368,9 @@ class StreamConnection:
                 return
         else:
             out = self.out
-            if out and not self.want_write and sum(map(len, msg)) >= CORK_BYTES:
+            if out and not self.want_write and (
+                len(msg[-1]) >= CORK_BYTES or (len(msg) > 1 and sum(map(len, msg)) >= CORK_BYTES)
+            ):
                 self._flush()  # what was sent first leaves before a big one is even encoded
             data = self.zmtp.encode_message(msg)
         out = self.out

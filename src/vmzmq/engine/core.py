@@ -71,6 +71,7 @@ class ContextCore:
             self.terminated = True
             cores = list(self.sockets)
         for core in cores:
+            core.attention = True
             core.signaler.exposed = True
             core.signaler.signal()
         with self.lock:
@@ -100,6 +101,9 @@ class SocketCore:
         # Dead pipes whose last messages are still to be read; reaped between calls, never
         # in the middle of a pattern's own bookkeeping.
         self.draining: list[Pipe] = []
+        # Set while there is something for the next call to look at first (pipes to reap,
+        # a terminated context); the hot paths test only this.
+        self.attention = False
         self.listeners: dict[str, Listener] = {}
         self.connecters: dict[str, list[Connecter]] = {}
         self.inproc_bound: list[str] = []
@@ -134,6 +138,7 @@ class SocketCore:
             if pipe.inq:
                 if pipe not in self.draining:
                     self.draining.append(pipe)
+                    self.attention = True
             else:
                 if pipe in self.draining:
                     self.draining.remove(pipe)
@@ -149,6 +154,7 @@ class SocketCore:
             else:
                 self.remove_pipe(pipe)
         self.draining = keep
+        self.attention = bool(keep) or self.context.terminated
 
     def remove_pipe(self, pipe: Pipe) -> None:
         pipe.dead = True
@@ -187,6 +193,7 @@ class SocketCore:
             return
         pipe.dead = True
         self.draining.append(pipe)
+        self.attention = True
         self.signaler.signal()
 
     # -- waiting ------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ class Subscription:
 
 
 class Pipe:
-    """What every pipe has; patterns use only this."""
+    """What every pipe has; patterns use only this. ``has_room()`` is a cheap test that may
+    say no where ``writable()``, which can do work to make room, says yes."""
 
     __slots__ = (
         "core",
@@ -63,6 +64,9 @@ class Pipe:
 
     def writable(self) -> bool:
         raise NotImplementedError
+
+    def has_room(self) -> bool:
+        return self.writable()
 
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         raise NotImplementedError

@@ -87,7 +87,7 @@ class Pull(Pattern):
         self.fq.detach(pipe)
 
     def recv(self) -> list | None:
-        return self.fq.recv()[0]
+        return self.fq.recv_msg()
 
     def can_recv(self) -> bool:
         return self.fq.has_input()
@@ -122,7 +122,7 @@ class Dealer(Pattern):
         return True
 
     def recv(self) -> list | None:
-        return self.fq.recv()[0]
+        return self.fq.recv_msg()
 
     def can_send(self) -> bool:
         return self.lb.can_send()

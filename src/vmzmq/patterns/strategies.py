@@ -30,7 +30,7 @@ class LoadBalancer:
         n = len(pipes)
         if n == 1:
             pipe = pipes[0]
-            return pipe if pipe.writable() else None
+            return pipe if pipe.has_room() or pipe.writable() else None
         start = self._next
         for i in range(n):
             pipe = pipes[(start + i) % n]
@@ -80,6 +80,17 @@ class FairQueue:
                 self.last = pipe
                 return pipe.pop(), pipe
         return None, None
+
+    def recv_msg(self) -> Any:
+        """The next message, or None; ``recv`` without the pipe."""
+        pipes = self.pipes
+        if len(pipes) == 1:
+            pipe = pipes[0]
+            if pipe.inq:
+                self.last = pipe
+                return pipe.pop()
+            return None
+        return self.recv()[0]
 
     def has_input(self) -> bool:
         for pipe in self.pipes:
