@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import socket
+import time
 from collections import deque
 from typing import Any
 
@@ -30,6 +31,7 @@ from .loop import ERROR, READ, WRITE
 from .pipe import StreamPipe, Subscription
 
 log = logging.getLogger("vmzmq")
+_now = time.monotonic
 
 # One read takes at most this much from the kernel; large enough to decode thousands of
 # small messages per system call, small enough to stay in cache.
@@ -39,6 +41,8 @@ READS_PER_EVENT = 8
 # sendmsg() takes at most IOV_MAX buffers.
 IOV_MAX = 1024
 MEMORY_SIZE = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+# A message sent within this many seconds of a direct write joins a corked burst.
+CORK_WINDOW = 0.0005
 # Corked output is written by the sending thread itself once this much has gathered.
 CORK_BYTES = 64 * 1024
 
@@ -62,7 +66,8 @@ class StreamConnection:
         "read_paused",
         "want_write",
         "lingering",
-        "corked",
+        "cork_until",
+        "uncork_pending",
         "cork_bytes",
         "muted",
         "direct",
@@ -104,7 +109,8 @@ class StreamConnection:
         self.read_paused = False
         self.want_write = False
         self.lingering = False
-        self.corked = False
+        self.cork_until = 0.0
+        self.uncork_pending = False
         self.cork_bytes = 0
         self.muted = False
         self.direct = False
@@ -356,10 +362,11 @@ class StreamConnection:
         """Encode and send a message (the owning socket's lock is held).
 
         The first message of a burst goes to the kernel at once (no added latency). Those
-        that follow it closely are corked: queued and written together by one ``sendmsg``,
-        from this thread once 64 KiB have gathered, else by the I/O thread, which was asked
-        to uncork when the burst began. That turns a system call per message into one per
-        batch, which is what small-message throughput depends on.
+        that follow within CORK_WINDOW are corked: queued and written together by one
+        ``sendmsg``, by this thread once 64 KiB have gathered or when it next waits, else by
+        the I/O thread, asked once per burst to uncork. That turns a system call per message
+        into one per batch, which is what small-message throughput depends on, while a
+        request/reply exchange (send, then wait) never waits for the I/O thread.
         """
         if self.raw:
             data = msg[0] if msg else b""
@@ -374,12 +381,16 @@ class StreamConnection:
                 self._flush()  # what was sent first leaves before a big one is even encoded
             data = self.zmtp.encode_message(msg)
         out = self.out
-        if out or self.corked:
+        if out or _now() < self.cork_until:
             out.append(data)
             self.out_msgs += 1
             self.cork_bytes += len(data)
-            if self.cork_bytes >= CORK_BYTES and not self.want_write:
-                self._flush()
+            if not self.want_write:
+                if self.cork_bytes >= CORK_BYTES:
+                    self._flush()
+                elif not self.uncork_pending:
+                    self.uncork_pending = True
+                    self.io.call_soon(self._uncork)
             return
         try:
             n = self.sock.send(data)
@@ -393,17 +404,18 @@ class StreamConnection:
             self.out_msgs += 1
             self._want_write()
             return
-        self.corked = True
-        self.io.call_soon(self._uncork)
+        self.cork_until = _now() + CORK_WINDOW
 
     def _uncork(self) -> None:
         with self.core.lock:
-            self.corked = False
+            self.uncork_pending = False
             if self.out and not self.want_write and not self.closed:
                 self._flush()
 
     def flush_corked(self) -> None:
-        """Write corked output now (the caller is about to wait; the lock is held)."""
+        """The caller is about to wait (the lock is held): its burst is over, so write what
+        it corked and let its next message go straight out."""
+        self.cork_until = 0.0
         if self.out and not self.want_write and not self.closed:
             self._flush()
 
