@@ -186,17 +186,22 @@ class StreamConnection:
             if self.raw:
                 self._deliver([[bytes(rview[:n])]])
             else:
+                zmtp = self.zmtp
+                commands = zmtp.commands_seen
                 try:
-                    events = self.zmtp.receive(rview[:n])
+                    events = zmtp.receive(rview[:n])
                 except ProtocolError as exc:
                     self._protocol_error(exc)
                     return
                 if not self.ready:
-                    pending = self.zmtp.data_to_send()
+                    pending = zmtp.data_to_send()
                     if pending:
                         self._write(pending)
                 if events:
-                    self._dispatch(events)
+                    if self.ready and zmtp.commands_seen == commands:
+                        self._deliver(events)  # data messages only: the common case
+                    else:
+                        self._dispatch(events)
             if self.closed or self.read_paused or n < READ_SIZE:
                 return
 

@@ -124,6 +124,9 @@ class ZmtpConnection:
 
         self.state = State.IDLE
         self.handshake_done = False
+        # Commands decoded so far: when a receive() did not move it, every event it returned
+        # is a data message, which lets the engine queue them without looking at each.
+        self.commands_seen = 0
         self.peer_minor = -1  # known after the greeting
         self.peer_version: tuple[int, int] | None = None  # (major, minor) as announced
         self.peer_as_server = False
@@ -253,6 +256,7 @@ class ZmtpConnection:
 
     def _on_command(self, body: bytes, events: list[Any]) -> None:
         """Called by the decoder for each command frame, in stream order."""
+        self.commands_seen += 1
         name, data = parse_command(body)
         if name == ERROR:
             events.append(PeerError(parse_error(data)))
