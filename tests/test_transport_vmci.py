@@ -2,7 +2,9 @@
 
 Parsing needs no kernel support. Binding, options and the connect timeout need AF_VSOCK (any
 transport). Tests marked ``vsock`` need the loopback transport (CID 1, ``vsock_loopback``) to
-connect to themselves; elsewhere they are skipped (the QEMU guest run executes them).
+connect to themselves; the QEMU guest run executes them with ``VMZMQ_REQUIRE_VSOCK=1``, where a
+missing AF_VSOCK or loopback fails the test instead of skipping it (``vmci_helpers``). Elsewhere
+they skip, and the host run deselects them (``-m "not vsock"``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vmci_helpers import require_loopback, require_vsock
 from vmzmq import vmci
 from vmzmq.constants import PAIR
 from vmzmq.error import ZMQError
@@ -60,10 +63,18 @@ def local_cid() -> int | None:
         return None
 
 
-needs_vsock = pytest.mark.skipif(not vmci.available(), reason="no AF_VSOCK in this kernel")
-needs_loopback = pytest.mark.skipif(
-    not vsock_loopback_available(), reason="no vsock loopback (modprobe vsock_loopback)"
-)
+@pytest.fixture
+def _vsock_kernel() -> None:
+    require_vsock()  # skips, or fails under VMZMQ_REQUIRE_VSOCK=1
+
+
+@pytest.fixture
+def _vsock_loopback() -> None:
+    require_loopback()  # skips, or fails under VMZMQ_REQUIRE_VSOCK=1 (as in the guest run)
+
+
+needs_vsock = pytest.mark.usefixtures("_vsock_kernel")
+needs_loopback = pytest.mark.usefixtures("_vsock_loopback")
 needs_local_cid = pytest.mark.skipif(
     local_cid() is None, reason="the local CID is unknown (no /dev/vsock access or no CID)"
 )

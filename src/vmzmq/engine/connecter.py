@@ -19,6 +19,8 @@ from .pipe import StreamPipe
 
 log = logging.getLogger("vmzmq")
 
+RECONNECT_STOP_CONN_REFUSED = 1
+
 
 class Connecter:
     def __init__(self, core: Any, transport: Any, target: Any, endpoint: str) -> None:
@@ -56,7 +58,7 @@ class Connecter:
                 sock = self.transport.connect(self.target, self.options)
             except (ZMQError, OSError) as exc:
                 log.debug("vmzmq: connect to %s failed: %s", self.endpoint, exc)
-                self._retry()
+                self._failed(exc.errno or 0)
                 return
             self.sock = sock
             self.io.add(sock.fileno(), WRITE, self._on_writable)
@@ -79,7 +81,7 @@ class Connecter:
             if err:
                 sock.close()
                 log.debug("vmzmq: connect to %s: %s", self.endpoint, _errname(err))
-                self._retry()
+                self._failed(err)
                 return
             try:
                 self.transport.connected(sock, self.options)
@@ -100,6 +102,18 @@ class Connecter:
             self.io.remove(sock.fileno())
             sock.close()
             self._retry()
+
+    def _failed(self, err: int) -> None:
+        """A connect attempt failed: retry, unless RECONNECT_STOP says a refusal is final.
+
+        The transport says what a refusal looks like (vsock reports one as ECONNRESET)."""
+        if self.options.reconnect_stop & RECONNECT_STOP_CONN_REFUSED and self.transport.is_refusal(
+            err
+        ):
+            self.core.event("CLOSED", 0, self.endpoint)
+            self.core.connecter_stopped(self)
+            return
+        self._retry()
 
     def _retry(self) -> None:
         ivl = self.options.reconnect_ivl

@@ -250,6 +250,17 @@ class SocketCore:
         self.connecters.setdefault(endpoint, []).append(connecter)
         connecter.start()
 
+    def connecter_stopped(self, connecter: Connecter) -> None:
+        """A connecter gave up for good: forget its endpoint (disconnect then says ENOENT)."""
+        connecter.close()
+        if connecter.pipe is not None:
+            self.terminate_pipe(connecter.pipe)
+        group = self.connecters.get(connecter.endpoint)
+        if group is not None and connecter in group:
+            group.remove(connecter)
+            if not group:
+                del self.connecters[connecter.endpoint]
+
     def unbind(self, endpoint: str, linger: int = 0) -> bool:
         listener = self.listeners.pop(endpoint, None)
         if listener is None:

@@ -464,6 +464,12 @@ class VmciTransport:
 
     def listen(self, target: VsockAddress, opts: Any) -> tuple[socket.socket, str]:
         endpoint = str(target)
+        # Errors name the endpoint as written: '@' stays '@' (with the CID it stood for), or
+        # 'vmci://@:5555' would fail as 'vmci://3:5555', an address the user never typed.
+        named = f"'{endpoint}'"
+        if target.local_cid:
+            port_text = "*" if target.port == VMADDR_PORT_ANY else str(target.port)
+            named = f"'{target.scheme}://@:{port_text}' (local CID {target.cid})"
         sock = open_socket(endpoint)
         try:
             # Before listen(): accepted sockets copy their buffer sizes from the listener in
@@ -476,7 +482,7 @@ class VmciTransport:
                 err = exc.errno or errno.EIO
                 hint = _bind_hint(err, target)
                 raise with_detail(
-                    err, f"cannot bind '{endpoint}'" + (f": {hint}" if hint else "")
+                    err, f"cannot bind {named}" + (f": {hint}" if hint else "")
                 ) from None
             sock.setblocking(False)
             cid, port = sock.getsockname()
