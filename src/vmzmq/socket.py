@@ -523,7 +523,9 @@ class Socket:
         if not parts:
             if copy and not self._closed:
                 with self._lock:  # the common case first, kept short
-                    msg = None if self._core.attention else self._pattern.recv()
+                    core = self._core
+                    msg = None if core.attention else self._pattern.recv()
+                    core.recv_epoch += 1
                 if msg is not None:
                     if len(msg) == 1:
                         return msg[0]
@@ -546,6 +548,7 @@ class Socket:
     def _recv_msg(self, flags: int, want_source: bool = False) -> list:
         with self._lock:
             core = self._core
+            core.recv_epoch += 1
             if core.attention:
                 core.reap()
                 if core.context.terminated:

@@ -68,6 +68,7 @@ class StreamConnection:
         "lingering",
         "cork_until",
         "uncork_pending",
+        "cork_epoch",
         "cork_bytes",
         "muted",
         "direct",
@@ -111,6 +112,7 @@ class StreamConnection:
         self.lingering = False
         self.cork_until = 0.0
         self.uncork_pending = False
+        self.cork_epoch = 0
         self.cork_bytes = 0
         self.muted = False
         self.direct = False
@@ -379,14 +381,12 @@ class StreamConnection:
                 self.close("closed by the application")
                 return
         else:
-            out = self.out
-            if out and not self.want_write and (
-                len(msg[-1]) >= CORK_BYTES or (len(msg) > 1 and sum(map(len, msg)) >= CORK_BYTES)
-            ):
-                self._flush()  # what was sent first leaves before a big one is even encoded
+            if len(msg[-1]) >= CORK_BYTES or (len(msg) > 1 and sum(map(len, msg)) >= CORK_BYTES):
+                self._send_large(self.zmtp.encode_message_parts(msg))
+                return
             data = self.zmtp.encode_message(msg)
         out = self.out
-        if out or _now() < self.cork_until:
+        if out or (_now() < self.cork_until and self.core.recv_epoch == self.cork_epoch):
             out.append(data)
             self.out_msgs += 1
             self.cork_bytes += len(data)
@@ -410,6 +410,32 @@ class StreamConnection:
             self._want_write()
             return
         self.cork_until = _now() + CORK_WINDOW
+        self.cork_epoch = self.core.recv_epoch
+
+    def _send_large(self, parts: list) -> None:
+        """A large message goes out as its own buffers (no copy of the body), after what
+        was queued before it."""
+        out = self.out
+        if out and not self.want_write:
+            self._flush()
+        if out:
+            out.append(parts)
+            self.out_msgs += 1
+            if not self.want_write:
+                self._flush()
+            return
+        try:
+            n = self.sock.sendmsg(parts)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self._lost(f"write failed: {exc.strerror}")
+            return
+        rest = _after(parts, n)
+        if rest:
+            out.append(rest)
+            self.out_msgs += 1
+            self._want_write()
 
     def _uncork(self) -> None:
         with self.core.lock:
@@ -471,7 +497,15 @@ class StreamConnection:
         self.cork_bytes = 0
         was_full = self.pipe is not None and not self.pipe.has_room()
         while out:
-            bufs = list(out) if len(out) <= IOV_MAX else [out[i] for i in range(IOV_MAX)]
+            bufs: list = []
+            for entry in out:
+                if type(entry) is list:  # a large message's buffers
+                    bufs.extend(entry)
+                else:
+                    bufs.append(entry)
+                if len(bufs) >= IOV_MAX:
+                    del bufs[IOV_MAX:]
+                    break
             try:
                 n = self.sock.sendmsg(bufs)
             except (BlockingIOError, InterruptedError):
@@ -479,9 +513,20 @@ class StreamConnection:
             except OSError as exc:
                 self._lost(f"write failed: {exc.strerror}")
                 return
-            # Drop what went out; a partly written buffer keeps its tail.
+            # Drop what went out; a partly written entry keeps its tail.
             while n:
                 head = out[0]
+                if type(head) is list:
+                    size = sum(map(len, head))
+                    if n >= size:
+                        out.popleft()
+                        n -= size
+                        if self.out_msgs:
+                            self.out_msgs -= 1
+                    else:
+                        out[0] = _after(head, n)
+                        n = 0
+                    continue
                 size = len(head)
                 if n >= size:
                     out.popleft()
@@ -575,6 +620,18 @@ class StreamConnection:
 
     def __repr__(self) -> str:
         return f"<StreamConnection {self.endpoint} fd={self.fd} ready={self.ready}>"
+
+
+def _after(parts: list, n: int) -> list:
+    """What is left of a list of buffers once ``n`` bytes of it were written."""
+    for i, part in enumerate(parts):
+        size = len(part)
+        if n < size:
+            rest = [memoryview(part)[n:]] if n else [part]
+            rest.extend(parts[i + 1 :])
+            return rest
+        n -= size
+    return []
 
 
 def socket_error(sock: socket.socket) -> int:

@@ -104,6 +104,9 @@ class SocketCore:
         # Set while there is something for the next call to look at first (pipes to reap,
         # a terminated context); the hot paths test only this.
         self.attention = False
+        # Counts receives: a send after a receive starts a new burst (a reply is not corked).
+        self.recv_epoch = 0
+        self._wait_poller: tuple | None = None
         self.listeners: dict[str, Listener] = {}
         self.connecters: dict[str, list[Connecter]] = {}
         self.inproc_bound: list[str] = []
@@ -221,12 +224,18 @@ class SocketCore:
                 signaler.drain()
             return
         try:
-            poller = select.poll()
-            poller.register(signaler.fd, select.POLLIN)
-            by_fd = {}
-            for conn in conns:
-                poller.register(conn.fd, select.POLLIN)
-                by_fd[conn.fd] = conn
+            key = tuple(conns)
+            cached = self._wait_poller
+            if cached is not None and cached[0] == key:
+                poller, by_fd = cached[1], cached[2]
+            else:  # the same connections wait after wait: build the poll set once
+                poller = select.poll()
+                poller.register(signaler.fd, select.POLLIN)
+                by_fd = {}
+                for conn in conns:
+                    poller.register(conn.fd, select.POLLIN)
+                    by_fd[conn.fd] = conn
+                self._wait_poller = (key, poller, by_fd)
             ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
             ready = poller.poll(ms)
             with self.lock:
