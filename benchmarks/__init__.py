@@ -1,0 +1,27 @@
+"""Benchmarks: vmzmq against pyzmq (libzmq) and a raw-socket ceiling, in one run.
+
+``python -m benchmarks [--quick] [--repeat N] [--only PATTERN] [--json PATH] [--vmci]``, or
+from Python ``benchmarks.main(argv)`` (exit status) / ``benchmarks.run(...)`` (the results).
+This module imports neither library: every sample runs in fresh worker processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: run, print the table, write the JSON; return the exit status."""
+    from .runner import main as _main
+
+    return _main(argv)
+
+
+def run(**kwargs: Any) -> dict:
+    """Run the benchmarks (see ``benchmarks.runner.run``) and return the results dict."""
+    from .runner import run as _run
+
+    return _run(**kwargs)
+
+
+__all__ = ["main", "run"]
