@@ -24,6 +24,7 @@ from .error import (
 )
 from .frame import Frame, Message, MessageTracker
 from .poll import Poller, select
+from .proxy import device, proxy, proxy_steerable
 from .socket import Socket
 
 SyncContext = Context
@@ -64,6 +65,16 @@ def zmq_errno() -> int:
     return 0
 
 
+def __getattr__(name: str) -> object:
+    # ``vmzmq.devices`` without ``import vmzmq.devices``, and without loading it (and
+    # multiprocessing) for every program that never uses a device.
+    if name == "devices":
+        import importlib
+
+        return importlib.import_module(".devices", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Again",
     "Context",
@@ -83,7 +94,10 @@ __all__ = [
     "ZMQVersionError",
     "__version__",
     "constants",
+    "device",
     "has",
+    "proxy",
+    "proxy_steerable",
     "pyzmq_version",
     "pyzmq_version_info",
     "select",
