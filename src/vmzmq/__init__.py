@@ -7,6 +7,8 @@ ipc://, inproc://, and vmci:// / vsock:// (Linux AF_VSOCK).
 
 from __future__ import annotations
 
+import logging as _logging
+
 from . import constants
 from ._version import __version__
 from .constants import *  # noqa: F403
@@ -26,6 +28,10 @@ from .frame import Frame, Message, MessageTracker
 from .poll import Poller, select
 from .proxy import device, proxy, proxy_steerable
 from .socket import Socket
+
+# The library logs on "vmzmq" and never prints; without this, its warnings would reach
+# stderr through logging's last-resort handler in programs that configure no logging.
+_logging.getLogger("vmzmq").addHandler(_logging.NullHandler())
 
 SyncContext = Context
 SyncSocket = Socket

@@ -318,9 +318,8 @@ class Socket:
         scheme, address = split_endpoint(addr)
         core = self._core
         if scheme == "inproc":
-            core.bind_inproc(address)
+            core.bind_inproc(address)  # libzmq reports no LISTENING for inproc
             core.last_endpoint = addr
-            core.event("LISTENING", 0, addr)
             return _EndpointContext(self, addr, self.unbind)
         transport = get_transport(scheme)
         target = transport.parse_bind(scheme, address)
@@ -434,7 +433,12 @@ class Socket:
         with self._lock:  # the common case, kept short: it is most of a send's cost
             if not self._core.attention and self._pattern.send(msg):
                 return _DONE if track else None
-        self._send_msg(msg, flags)
+        try:
+            self._send_msg(msg, flags)
+        except ZMQError:
+            if len(msg) > 1:  # the caller may retry the last frame: keep the ones before it
+                object.__setattr__(self, "_send_parts", msg[:-1])
+            raise
         return _DONE if track else None
 
     def _gather(self, data: bytes, flags: int) -> list | None:

@@ -7,6 +7,7 @@ RECONNECT_IVL of -1 means never reconnect.
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import socket
@@ -62,7 +63,7 @@ class Connecter:
                 return
             self.sock = sock
             self.io.add(sock.fileno(), WRITE, self._on_writable)
-            self.core.event("CONNECT_DELAYED", 0, self.endpoint)
+            self.core.event("CONNECT_DELAYED", errno.EINPROGRESS, self.endpoint)
             timeout = self.options.connect_timeout
             if timeout > 0:
                 self._connect_timer = self.io.call_later(timeout / 1000, self._timed_out)
@@ -79,6 +80,7 @@ class Connecter:
                 self._connect_timer = None
             err = socket_error(sock)
             if err:
+                self.core.event("CLOSED", sock.fileno(), self.endpoint)
                 sock.close()
                 log.debug("vmzmq: connect to %s: %s", self.endpoint, _errname(err))
                 self._failed(err)
@@ -100,6 +102,7 @@ class Connecter:
                 return
             self.sock = None
             self.io.remove(sock.fileno())
+            self.core.event("CLOSED", sock.fileno(), self.endpoint)
             sock.close()
             self._retry()
 
@@ -126,6 +129,7 @@ class Connecter:
         ivl_max = self.options.reconnect_ivl_max
         if ivl_max > ivl:
             self._ivl = min(self._ivl * 2, ivl_max)
+        log.debug("vmzmq: reconnecting to %s in %d ms", self.endpoint, delay)
         self.core.event("CONNECT_RETRIED", delay, self.endpoint)
         self._timer = self.io.call_later(delay / 1000, self._attempt)
 

@@ -179,10 +179,10 @@ class StreamConnection:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self._lost(f"read failed: {exc.strerror}")
+                self._lost(f"read failed: {exc.strerror}", handshake=not self.ready)
                 return
             if n == 0:
-                self._lost("peer closed the connection")
+                self._lost("peer closed the connection", handshake=not self.ready)
                 return
             self._rx_count += 1
             if self.raw:
@@ -304,6 +304,7 @@ class StreamConnection:
         if new:
             core.attach_pipe(pipe)
         if not core.pipe_ready(pipe):
+            log.info("vmzmq: %s socket refused a peer on %s", core.type_name, self.endpoint)
             self.close("refused by the socket")
             return
         core.event_handshake_succeeded(self.endpoint)

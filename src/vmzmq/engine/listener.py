@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 from typing import Any
@@ -10,6 +11,10 @@ from .connection import StreamConnection
 from .loop import READ
 
 log = logging.getLogger("vmzmq")
+
+# Out of descriptors or memory: wait this long before accepting again.
+ACCEPT_BACKOFF = 0.1
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class Listener:
@@ -34,8 +39,20 @@ class Listener:
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError as exc:
-                    log.warning("vmzmq: accept on %s failed: %s", self.endpoint, exc)
                     self.core.event("ACCEPT_FAILED", exc.errno or 0, self.endpoint)
+                    if exc.errno in _OUT_OF_RESOURCES:
+                        # The connection stays pending, so the fd stays readable: pause
+                        # instead of spinning, and say so once per pause.
+                        log.warning(
+                            "vmzmq: accept on %s failed (%s); pausing accepts for %d ms",
+                            self.endpoint,
+                            exc.strerror,
+                            int(ACCEPT_BACKOFF * 1000),
+                        )
+                        self.core.io.modify(self.fd, 0)
+                        self.core.io.call_later(ACCEPT_BACKOFF, self._resume)
+                    else:
+                        log.warning("vmzmq: accept on %s failed: %s", self.endpoint, exc)
                     return
                 try:
                     self.transport.connected(conn_sock, self.core.options)
@@ -45,6 +62,10 @@ class Listener:
                 conn = StreamConnection(self.core, conn_sock, self.transport, self.endpoint)
                 if not conn.closed:
                     self.connections.add(conn)
+
+    def _resume(self) -> None:
+        if not self.closed:
+            self.core.io.modify(self.fd, READ)
 
     def forget(self, conn: StreamConnection) -> None:
         self.connections.discard(conn)
