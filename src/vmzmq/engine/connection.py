@@ -398,12 +398,8 @@ class StreamConnection:
                     self.uncork_pending = True
                     self.io.call_soon(self._uncork)
             return
-        try:
-            n = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError as exc:
-            self._lost(f"write failed: {exc.strerror}")
+        n = self._send_now(data)
+        if n < 0:
             return
         if n < len(data):
             out.append(memoryview(data)[n:])
@@ -466,16 +462,20 @@ class StreamConnection:
         if self.out:
             self.out.append(data)
             return
-        try:
-            n = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError as exc:
-            self._lost(f"write failed: {exc.strerror}")
-            return
-        if n < len(data):
+        n = self._send_now(data)
+        if 0 <= n < len(data):
             self.out.append(memoryview(data)[n:])
             self._want_write()
+
+    def _send_now(self, data: bytes) -> int:
+        """Write to the kernel: the bytes it took (0 when full), or -1 if the connection died."""
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            self._lost(f"write failed: {exc.strerror}")
+            return -1
 
     def _want_write(self) -> None:
         if not self.want_write:
