@@ -14,7 +14,7 @@ import select
 import threading
 from typing import Any
 
-from ..error import ENOCOMPATPROTO, ETERM, with_detail
+from ..error import ENOCOMPATPROTO, with_detail
 from ..zmtp import compatible
 from .connecter import Connecter
 from .listener import Listener
@@ -411,10 +411,6 @@ class SocketCore:
             self.signaler.signal()
         self.context.socket_closed(self)
         self.signaler.close()
-
-    def check_term(self) -> None:
-        if self.context.terminated:
-            raise with_detail(ETERM, "the context was terminated")
 
     # -- monitor hooks ---------------------------------------------------------------------------
     def event(self, name: str, value: int, endpoint: str) -> None:

@@ -135,9 +135,6 @@ class SubscriptionIndex:
         self._forget(topic)
         return True
 
-    def topics_of(self, pipe: Pipe) -> list[bytes]:
-        return [topic for topic, pipes in self.by_topic.items() if pipe in pipes]
-
     def remove_pipe(self, pipe: Pipe) -> list[bytes]:
         """Drop every subscription of a pipe; return the topics nobody wants any more."""
         gone = []
@@ -166,13 +163,6 @@ class SubscriptionIndex:
                 if pipes:
                     found.update(pipes)
         return found
-
-    def has_match(self, topic: bytes) -> bool:
-        by_topic = self.by_topic
-        for n in self._lengths:
-            if n <= len(topic) and by_topic.get(topic[:n] if n else b""):
-                return True
-        return False
 
     def __len__(self) -> int:
         return len(self.by_topic)
