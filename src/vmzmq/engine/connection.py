@@ -58,6 +58,7 @@ class StreamConnection:
         "connecter",
         "pipe",
         "zmtp",
+        "encode",
         "raw",
         "ready",
         "closed",
@@ -103,6 +104,7 @@ class StreamConnection:
         self.connecter = connecter
         self.pipe = pipe
         self.raw = core.raw
+        self.encode = None
         self.ready = False
         self.closed = False
         self.out: deque = deque()
@@ -297,6 +299,8 @@ class StreamConnection:
         if self.peer_address:
             pipe.properties.setdefault("Peer-Address", self.peer_address.encode())
         pipe.engine = self
+        if self.zmtp is not None:
+            self.encode = self.zmtp.message_encoder()
         self.ready = True
         for timer in self._timers:
             timer.cancel()
@@ -385,7 +389,7 @@ class StreamConnection:
             if len(msg[-1]) >= CORK_BYTES or (len(msg) > 1 and sum(map(len, msg)) >= CORK_BYTES):
                 self._send_large(self.zmtp.encode_message_parts(msg))
                 return
-            data = self.zmtp.encode_message(msg)
+            data = self.encode(msg)
         out = self.out
         if out or (_now() < self.cork_until and self.core.recv_epoch == self.cork_epoch):
             out.append(data)
@@ -498,6 +502,30 @@ class StreamConnection:
         self.cork_bytes = 0
         was_full = self.pipe is not None and not self.pipe.has_room()
         while out:
+            if len(out) > 1 and type(out[-1]) is not list:
+                # Many small buffers: one join in C beats walking them in Python. (A large
+                # message's list of buffers makes join raise: those take the path below.)
+                try:
+                    blob = b"".join(out)
+                except TypeError:
+                    blob = None
+                if blob is not None:
+                    try:
+                        n = self.sock.send(blob)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:
+                        self._lost(f"write failed: {exc.strerror}")
+                        return
+                    count = len(out)
+                    out.clear()
+                    if n < len(blob):
+                        # The kernel is full; the tail stays as one buffer, still counted as
+                        # the messages it holds until it is all written.
+                        out.append(memoryview(blob)[n:])
+                        self.out_msgs = min(self.out_msgs, count)
+                        break
+                    continue
             bufs: list = []
             for entry in out:
                 if type(entry) is list:  # a large message's buffers

@@ -25,7 +25,7 @@ States (see ``_TRANSITIONS``)::
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import commands
@@ -288,6 +288,11 @@ class ZmtpConnection:
         # Any other command is ignored: RFC 37 leaves room for commands we don't know.
 
     # --- encoding ---------------------------------------------------------------------------
+
+    def message_encoder(self) -> Callable[[Sequence[BytesLike]], bytes]:
+        """What ``encode_message`` amounts to from now on, for the engine's hot path: the plain
+        framing function itself once a mechanism that does not wrap frames is established."""
+        return encode_message if self._plain else self.encode_message
 
     def encode_message(self, frames: Sequence[BytesLike]) -> bytes:
         """Frame one message (MORE on all frames but the last). Valid after the handshake."""
