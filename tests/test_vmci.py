@@ -34,6 +34,7 @@ import time
 import pytest
 
 import vmzmq as zmq
+from socket_pairs import PAIRS
 from vmci_helpers import (
     IN_GUEST,
     VMADDR_CID_ANY,
@@ -61,7 +62,6 @@ LOCAL = VMADDR_CID_LOCAL
 KIB = 1024
 MIB = 1024 * KIB
 TIMEOUT_MS = 20_000  # a hang becomes Again, not a stuck test (the guest is slow)
-MULTI = [b"first", b"", b"middle", b"", b""]
 # A CID no transport serves in the guest (only vsock_loopback is loaded there).
 NOBODY_CID = 12345
 
@@ -136,45 +136,6 @@ def raises_errno(err: int, call, *args: object) -> zmq.ZMQError:
     return info.value
 
 
-def await_subscription(pub: zmq.Socket, sub: zmq.Socket, topic: bytes = b"") -> None:
-    """Publish probes until ``sub`` receives one, then read the probes still in flight."""
-    deadline = time.monotonic() + 30
-    n = 0
-    while True:
-        n += 1
-        pub.send_multipart([topic + b"~probe", b"%d" % n])
-        if sub.poll(20):
-            break
-        assert time.monotonic() < deadline, "subscription never reached the publisher"
-    last = b"%d" % n
-    while True:
-        msg = sub.recv_multipart()
-        assert msg[0].endswith(b"~probe"), msg
-        if msg[-1] == last:
-            return
-
-
-def recv_pumping(s: zmq.Socket, *others: zmq.Socket) -> bytes:
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while not s.poll(20):
-        for o in others:
-            o.poll(0)
-        assert time.monotonic() < deadline, "nothing arrived"
-    return s.recv()
-
-
-def send_when_routable(router: zmq.Socket, msg: list[bytes]) -> None:
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while True:
-        try:
-            router.send_multipart(msg)
-            return
-        except zmq.ZMQError as exc:
-            assert exc.errno == zmq.EHOSTUNREACH, exc
-            assert time.monotonic() < deadline, "peer never became routable"
-            time.sleep(0.01)
-
-
 # -- the kernel facts the rest relies on -------------------------------------------------------
 
 
@@ -207,113 +168,6 @@ def test_vsock_facts_in_this_kernel() -> None:
 
 
 # -- every valid socket-type pair over vmci:// --------------------------------------------------
-
-
-def check_pair(a: zmq.Socket, b: zmq.Socket) -> None:
-    a.send_multipart(MULTI)
-    assert b.recv_multipart() == MULTI
-    b.send_multipart([b""])
-    assert a.recv_multipart() == [b""]
-    b.send_multipart(MULTI[::-1])
-    assert a.recv_multipart() == MULTI[::-1]
-
-
-def check_push_pull(push: zmq.Socket, pull: zmq.Socket) -> None:
-    for i in range(3):
-        push.send_multipart([b"%d" % i, *MULTI])
-    for i in range(3):
-        assert pull.recv_multipart() == [b"%d" % i, *MULTI]
-
-
-def check_pub_sub(pub: zmq.Socket, sub: zmq.Socket) -> None:
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    await_subscription(pub, sub)
-    pub.send_multipart(MULTI)
-    assert sub.recv_multipart() == MULTI
-
-
-def check_pub_xsub(pub: zmq.Socket, xsub: zmq.Socket) -> None:
-    xsub.send(b"\x01top")
-    await_subscription(pub, xsub, b"top")
-    pub.send_multipart([b"other", b""])
-    pub.send_multipart([b"topic", *MULTI])
-    assert xsub.recv_multipart() == [b"topic", *MULTI]
-
-
-def check_xpub_sub(xpub: zmq.Socket, sub: zmq.Socket) -> None:
-    sub.setsockopt(zmq.SUBSCRIBE, b"t")
-    assert recv_pumping(xpub, sub) == b"\x01t"
-    xpub.send_multipart([b"x", b""])
-    xpub.send_multipart([b"t", *MULTI])
-    assert sub.recv_multipart() == [b"t", *MULTI]
-
-
-def check_xpub_xsub(xpub: zmq.Socket, xsub: zmq.Socket) -> None:
-    xsub.send(b"\x01t")
-    assert recv_pumping(xpub, xsub) == b"\x01t"
-    xpub.send_multipart([b"t", *MULTI])
-    assert xsub.recv_multipart() == [b"t", *MULTI]
-    xsub.send_multipart([b"hello", b""])
-    assert xpub.recv_multipart() == [b"hello", b""]
-
-
-def check_req_rep(req: zmq.Socket, rep: zmq.Socket) -> None:
-    for i in range(3):
-        req.send_multipart([b"q%d" % i, *MULTI])
-        assert rep.recv_multipart() == [b"q%d" % i, *MULTI]
-        rep.send_multipart([b"r%d" % i, b""])
-        assert req.recv_multipart() == [b"r%d" % i, b""]
-
-
-def check_req_router(req: zmq.Socket, router: zmq.Socket) -> None:
-    req.send_multipart([b"q", b""])
-    rid, delim, *body = router.recv_multipart()
-    assert rid and delim == b"" and body == [b"q", b""]
-    router.send_multipart([rid, b"", b"r", b""])
-    assert req.recv_multipart() == [b"r", b""]
-
-
-def check_dealer_rep(dealer: zmq.Socket, rep: zmq.Socket) -> None:
-    dealer.send_multipart([b"", b"q", *MULTI])
-    assert rep.recv_multipart() == [b"q", *MULTI]
-    rep.send(b"r")
-    assert dealer.recv_multipart() == [b"", b"r"]
-
-
-def check_dealer_router(dealer: zmq.Socket, router: zmq.Socket) -> None:
-    dealer.send_multipart(MULTI)
-    assert router.recv_multipart() == [b"dealer-1", *MULTI]
-    router.send_multipart([b"dealer-1", b"", b"back"])
-    assert dealer.recv_multipart() == [b"", b"back"]
-
-
-def check_router_router(a: zmq.Socket, b: zmq.Socket) -> None:
-    a.router_mandatory = 1
-    send_when_routable(a, [b"router-b", *MULTI])
-    assert b.recv_multipart() == [b"router-a", *MULTI]
-    b.send_multipart([b"router-a", b"", b"back"])
-    assert a.recv_multipart() == [b"router-b", b"", b"back"]
-
-
-PAIRS = {
-    "PAIR-PAIR": (zmq.PAIR, zmq.PAIR, check_pair, {}, {}),
-    "PUB-SUB": (zmq.PUB, zmq.SUB, check_pub_sub, {}, {}),
-    "PUB-XSUB": (zmq.PUB, zmq.XSUB, check_pub_xsub, {}, {}),
-    "XPUB-SUB": (zmq.XPUB, zmq.SUB, check_xpub_sub, {}, {}),
-    "XPUB-XSUB": (zmq.XPUB, zmq.XSUB, check_xpub_xsub, {}, {}),
-    "PUSH-PULL": (zmq.PUSH, zmq.PULL, check_push_pull, {}, {}),
-    "REQ-REP": (zmq.REQ, zmq.REP, check_req_rep, {}, {}),
-    "REQ-ROUTER": (zmq.REQ, zmq.ROUTER, check_req_router, {}, {}),
-    "DEALER-REP": (zmq.DEALER, zmq.REP, check_dealer_rep, {}, {}),
-    "DEALER-ROUTER": (
-        zmq.DEALER, zmq.ROUTER, check_dealer_router, {"routing_id": b"dealer-1"}, {}
-    ),
-    "DEALER-DEALER": (zmq.DEALER, zmq.DEALER, check_pair, {}, {}),
-    "ROUTER-ROUTER": (
-        zmq.ROUTER, zmq.ROUTER, check_router_router,
-        {"routing_id": b"router-a"}, {"routing_id": b"router-b"},
-    ),
-}  # fmt: skip
 
 
 @pytest.mark.parametrize("binder", ["first binds", "second binds"])
