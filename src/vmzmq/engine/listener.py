@@ -78,6 +78,8 @@ class Listener:
         self.core.io.remove(self.fd)
         try:
             self.transport.unlisten(self.sock, self.endpoint)
-        except OSError:
-            pass
+        except OSError as exc:  # e.g. the ipc socket file could not be removed
+            log.warning("vmzmq: closing %s failed: %s", self.endpoint, exc)
+            self.core.event("CLOSE_FAILED", exc.errno or 0, self.endpoint)
+            return
         self.core.event("CLOSED", self.fd, self.endpoint)
