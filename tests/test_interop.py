@@ -835,6 +835,26 @@ def test_heartbeats_keep_a_live_connection(
     assert recv_within(zrouter) == [b"v", b"three"]
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_heartbeats_answered_after_a_blocking_recv(rig: Rig, transport: str) -> None:
+    """A blocking recv reads its connection in the calling thread and keeps it from the I/O
+    thread for a while after (see SocketCore.wait). Once the caller goes idle the I/O thread
+    must take it back and answer libzmq's PINGs, or libzmq drops us after its timeout."""
+    vdealer, zrouter = rig.pair(
+        transport, ("vm", "DEALER"), ("zmq", "ROUTER"), True, {"routing_id": b"v"}, HB
+    )
+    zmon = zrouter.get_monitor_socket()
+    vdealer.send(b"one")
+    assert recv_within(zrouter) == [b"v", b"one"]
+    zrouter.send_multipart([b"v", b"two"])
+    vdealer.rcvtimeo = 2000
+    assert vdealer.recv() == b"two"  # blocking: the connection is now the caller's
+    seen_z = events_during(zmon, 1.5)  # 5 x libzmq's timeout with no call on vdealer
+    assert EVENT_DISCONNECTED not in seen_z, f"libzmq saw a disconnect: {seen_z}"
+    zrouter.send_multipart([b"v", b"three"])
+    assert vdealer.recv() == b"three"
+
+
 def _silent_peer_drop_time(
     rig: Rig, ivl: int, timeout: int, vm_connects: bool, lib: str = "vm"
 ) -> tuple[float, RawZmtpPeer, RawListener | None, list, Any]:

@@ -83,7 +83,7 @@ class Socket:
     Options are also attributes: ``s.linger = 0``, ``s.rcvtimeo``, ``s.routing_id``.
     """
 
-    _closed = True  # until __init__ has run, so __del__ and __getattr__ stay quiet
+    _closed = True  # until __init__ has run, so __del__ stays quiet
 
     def __init__(self, context: Context, socket_type: int, **kwargs: Any) -> None:
         if socket_type not in TYPE_NAMES:
@@ -108,6 +108,9 @@ class Socket:
         core.eager_input = pattern.eager_input
         object.__setattr__(self, "_core", core)
         object.__setattr__(self, "_pattern", pattern)
+        # The pattern's own methods, looked up once: the hot paths call nothing else.
+        object.__setattr__(self, "_pattern_send", pattern.send)
+        object.__setattr__(self, "_pattern_recv", pattern.recv)
         object.__setattr__(self, "_lock", core.lock)
         object.__setattr__(self, "_signaler", core.signaler)
         object.__setattr__(self, "_send_parts", [])
@@ -120,16 +123,9 @@ class Socket:
             context._core.sockets.add(core)
 
     # -- attributes as options -----------------------------------------------------------------
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        spec = OPTIONS_BY_NAME.get(name.upper())
-        if spec is None:
-            if name.upper() == "HWM":
-                return self.get_hwm()
-            raise AttributeError(f"{type(self).__name__} has no attribute or option {name!r}")
-        return self.getsockopt(spec.id)
-
+    # Options are properties generated from the option table (see the end of this module),
+    # not a __getattr__ hook: a class with __getattr__ makes every attribute load in the hot
+    # paths take CPython's slow generic route.
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_") or name in type(self).__dict__ or hasattr(type(self), name):
             object.__setattr__(self, name, value)
@@ -301,8 +297,11 @@ class Socket:
             self._signaler.drain()  # edge-triggered FD: reading EVENTS re-arms it
         events = 0
         with self._lock:
-            if self._core.attention:
-                self._core.reap()
+            core = self._core
+            if core.lent:  # whoever asks is about to wait on the FD, not in recv()
+                core.release_lent()
+            if core.attention:
+                core.reap()
             pattern = self._pattern
             if self._recv_parts or pattern.can_recv():
                 events |= POLLIN
@@ -430,9 +429,15 @@ class Socket:
             msg = [data]
         if self._closed:
             raise with_detail(errno.ENOTSOCK, "the socket is closed")
-        with self._lock:  # the common case, kept short: it is most of a send's cost
-            if not self._core.attention and self._pattern.send(msg):
+        # The common case, kept short: it is most of a send's cost. (acquire/release costs
+        # half what ``with`` does on a lock.)
+        lock = self._lock
+        lock.acquire()
+        try:
+            if not self._core.attention and self._pattern_send(msg):
                 return _DONE if track else None
+        finally:
+            lock.release()
         try:
             self._send_msg(msg, flags)
         except ZMQError:
@@ -526,10 +531,14 @@ class Socket:
         parts = self._recv_parts
         if not parts:
             if copy and not self._closed:
-                with self._lock:  # the common case first, kept short
+                lock = self._lock  # the common case first, kept short (see send)
+                lock.acquire()
+                try:
                     core = self._core
-                    msg = None if core.attention else self._pattern.recv()
+                    msg = None if core.attention else self._pattern_recv()
                     core.recv_epoch += 1
+                finally:
+                    lock.release()
                 if msg is not None:
                     if len(msg) == 1:
                         return msg[0]
@@ -711,6 +720,24 @@ def _frame_bytes(data: Any) -> bytes:
     except TypeError:
         raise TypeError(f"{data!r:.32} does not support the buffer interface") from None
 
+
+def _option_property(option: int, name: str) -> property:
+    def fget(self: Socket) -> Any:
+        return self.getsockopt(option)
+
+    def fset(self: Socket, value: Any) -> None:
+        self.setsockopt(option, value)
+
+    return property(fget, fset, doc=f"The {name} option.")
+
+
+# ``s.linger`` and ``s.LINGER``, as pyzmq allows; names the class already uses (``type``,
+# ``subscribe``) keep their meaning.
+for _name, _spec in OPTIONS_BY_NAME.items():
+    for _attr in (_name.lower(), _name):
+        if not hasattr(Socket, _attr):
+            setattr(Socket, _attr, _option_property(_spec.id, _name))
+del _name, _spec, _attr
 
 __all__ = ["Socket", "TYPE_NAMES"]
 

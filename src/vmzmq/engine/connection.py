@@ -17,6 +17,7 @@ from collections import deque
 from typing import Any
 
 from ..zmtp import (
+    SHORT_HEADERS,
     Cancel,
     HandshakeComplete,
     NullMechanism,
@@ -61,6 +62,7 @@ class StreamConnection:
         "encode",
         "raw",
         "ready",
+        "clear",
         "closed",
         "out",
         "out_msgs",
@@ -72,6 +74,7 @@ class StreamConnection:
         "cork_epoch",
         "cork_bytes",
         "muted",
+        "interest",
         "direct",
         "peer_address",
         "_rbuf",
@@ -106,6 +109,7 @@ class StreamConnection:
         self.raw = core.raw
         self.encode = None
         self.ready = False
+        self.clear = False  # data frames go out as framed here (see offer)
         self.closed = False
         self.out: deque = deque()
         self.out_msgs = 0
@@ -117,6 +121,7 @@ class StreamConnection:
         self.cork_epoch = 0
         self.cork_bytes = 0
         self.muted = False
+        self.interest = READ
         self.direct = False
         self._rbuf = bytearray(READ_SIZE)
         self._rview = memoryview(self._rbuf)
@@ -282,7 +287,9 @@ class StreamConnection:
         mask = 0 if self.read_paused or self.muted else READ
         if self.want_write:
             mask |= WRITE
-        self.io.modify(self.fd, mask)
+        if mask != self.interest:
+            self.interest = mask
+            self.io.modify(self.fd, mask)
 
     # -- handshake ---------------------------------------------------------------------------
     def _handshake_done(self, ev: HandshakeComplete | None) -> None:
@@ -301,6 +308,7 @@ class StreamConnection:
         pipe.engine = self
         if self.zmtp is not None:
             self.encode = self.zmtp.message_encoder()
+            self.clear = self.zmtp.frames_in_clear
         self.ready = True
         for timer in self._timers:
             timer.cancel()
@@ -370,6 +378,37 @@ class StreamConnection:
                 self._arm_ttl(self._ttl_seconds)
 
     # -- writing -----------------------------------------------------------------------------
+    def offer(self, msg: list, hwm: int) -> bool:
+        """``send_message`` if fewer than ``hwm`` messages (0: no limit) wait here to be
+        written; False, sending nothing, if not. The owning socket's lock is held.
+
+        This is the hot path of a burst of sends, so the corked case of a one-frame message
+        is written out here rather than through ``send_message``.
+        """
+        if hwm and self.out_msgs >= hwm:
+            # Corked messages are not stuck: write them now and look again.
+            if not self.out or self.want_write or self.closed:
+                return False
+            self._flush()
+            if self.out_msgs >= hwm:
+                return False
+        out = self.out
+        if out and self.clear and len(msg) == 1:
+            body = msg[0]
+            n = len(body)
+            if n < 256:
+                # Corking: something is queued, so an uncork is pending or the I/O thread
+                # waits to write (send_message set that up with the first corked message).
+                out.append(SHORT_HEADERS[n] + body)
+                self.out_msgs += 1
+                n += self.cork_bytes + 2
+                self.cork_bytes = n
+                if n >= CORK_BYTES and not self.want_write:
+                    self._flush()
+                return True
+        self.send_message(msg)
+        return True
+
     def send_message(self, msg: list) -> None:
         """Encode and send a message (the owning socket's lock is held).
 

@@ -26,6 +26,9 @@ log = logging.getLogger("vmzmq")
 
 # A blocked reader with more connections than this leaves them to the I/O thread.
 DIRECT_READ_MAX = 8
+# Connections a reader waited on stay its own (muted for the I/O thread) between its waits;
+# the I/O thread takes them back once the reader has not waited for this long.
+LEND_TIME = 0.02
 
 
 class ContextCore:
@@ -107,6 +110,10 @@ class SocketCore:
         # Counts receives: a send after a receive starts a new burst (a reply is not corked).
         self.recv_epoch = 0
         self._wait_poller: tuple | None = None
+        # Connections lent to the calling thread (see wait), and how it uses them.
+        self.lent: list = []
+        self._lend_epoch = 0
+        self._lend_timer: Any = None
         self.listeners: dict[str, Listener] = {}
         self.connecters: dict[str, list[Connecter]] = {}
         self.inproc_bound: list[str] = []
@@ -207,6 +214,12 @@ class SocketCore:
         descriptors itself and reads them in this thread, with the I/O thread kept away
         (muted): a message then reaches the caller without a thread hand-off, which is most
         of what round-trip latency costs in Python.
+
+        The connections stay lent to the caller after it returns: a reader that keeps
+        reading comes back here soon, and would otherwise race the I/O thread for every
+        batch of data (a lock and GIL hand-off each) and pay two ``epoll_ctl`` per wait.
+        The I/O thread takes them back when the caller stops waiting for LEND_TIME, or
+        waits by other means (``release_lent``).
         """
         signaler = self.signaler
         with self.lock:
@@ -217,38 +230,65 @@ class SocketCore:
                     conns.append(conn)
             if len(conns) > DIRECT_READ_MAX:
                 conns = []
-            for conn in conns:
-                conn.mute()
+            self._lend(conns)
         if not conns:
             if signaler.wait(timeout):
                 signaler.drain()
             return
-        try:
-            key = tuple(conns)
-            cached = self._wait_poller
-            if cached is not None and cached[0] == key:
-                poller, by_fd = cached[1], cached[2]
-            else:  # the same connections wait after wait: build the poll set once
-                poller = select.poll()
-                poller.register(signaler.fd, select.POLLIN)
-                by_fd = {}
-                for conn in conns:
-                    poller.register(conn.fd, select.POLLIN)
-                    by_fd[conn.fd] = conn
-                self._wait_poller = (key, poller, by_fd)
-            ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
-            ready = poller.poll(ms)
-            with self.lock:
-                for fd, _events in ready:
-                    conn = by_fd.get(fd)
-                    if conn is None:
-                        signaler.drain()
-                    elif conn.muted:
-                        conn.read_now()
-        finally:
-            with self.lock:
-                for conn in conns:
-                    conn.unmute()
+        key = tuple(conns)
+        cached = self._wait_poller
+        if cached is not None and cached[0] == key:
+            poller, by_fd = cached[1], cached[2]
+        else:  # the same connections wait after wait: build the poll set once
+            poller = select.poll()
+            poller.register(signaler.fd, select.POLLIN)
+            by_fd = {}
+            for conn in conns:
+                poller.register(conn.fd, select.POLLIN)
+                by_fd[conn.fd] = conn
+            self._wait_poller = (key, poller, by_fd)
+        ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        ready = poller.poll(ms)
+        with self.lock:
+            self._lend_epoch += 1
+            for fd, _events in ready:
+                conn = by_fd.get(fd)
+                if conn is None:
+                    signaler.drain()
+                elif conn.muted:
+                    conn.read_now()
+
+    def _lend(self, conns: list) -> None:
+        """Make ``conns`` the connections the caller reads itself (the lock is held)."""
+        lent = self.lent
+        if lent == conns:
+            return
+        for conn in lent:
+            if conn not in conns:
+                conn.unmute()
+        for conn in conns:
+            conn.mute()
+        self.lent = conns
+        if conns and self._lend_timer is None:
+            self._lend_timer = self.io.call_later(LEND_TIME, self._lend_check)
+
+    def _lend_check(self) -> None:
+        """In the I/O thread, every LEND_TIME while connections are lent."""
+        with self.lock:
+            self._lend_timer = None
+            if not self.lent:
+                return
+            if self._lend_epoch:  # the caller still waits now and then: leave them lent
+                self._lend_epoch = 0
+                self._lend_timer = self.io.call_later(LEND_TIME, self._lend_check)
+            else:
+                self._lend([])
+
+    def release_lent(self) -> None:
+        """Give lent connections back to the I/O thread now: the caller is about to wait by
+        some other means (a Poller, the FD option) or stop reading (the lock is held)."""
+        if self.lent:
+            self._lend([])
 
     # -- endpoints -------------------------------------------------------------------------------
     def add_listener(self, transport: Any, sock: Any, endpoint: str) -> None:
@@ -388,6 +428,7 @@ class SocketCore:
             if self.closed:
                 return
             self.closed = True
+            self.release_lent()
             ctx = self.context
             for name in list(self.inproc_bound):
                 self.unbind_inproc(name)

@@ -68,6 +68,13 @@ class Pipe:
     def has_room(self) -> bool:
         return self.writable()
 
+    def offer(self, msg: list) -> bool:
+        """Send ``msg`` if the pipe can take it now; False (nothing sent) if not."""
+        if self.writable():
+            self.send(msg)
+            return True
+        return False
+
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         raise NotImplementedError
 
@@ -125,6 +132,15 @@ class StreamPipe(Pipe):
             engine.send_message(msg)
         else:
             self.outq.append(msg)
+
+    def offer(self, msg: list) -> bool:
+        engine = self.engine
+        if engine is not None and engine.ready and not self.outq and not self.dead:
+            return engine.offer(msg, self.sndhwm)
+        if self.writable():
+            self.send(msg)
+            return True
+        return False
 
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         engine = self.engine
@@ -196,6 +212,18 @@ class InprocPipe(Pipe):
         peer.inq.append(msg)
         if peer.core is not None:
             peer.core.signaler.signal()
+
+    def offer(self, msg: list) -> bool:
+        peer = self.peer
+        if peer is None or self.dead:
+            return False
+        inq = peer.inq
+        if self.hwm and len(inq) >= self.hwm:
+            return False
+        inq.append(msg)
+        if peer.core is not None:
+            peer.core.signaler.signal()
+        return True
 
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         peer = self.peer

@@ -39,6 +39,17 @@ class LoadBalancer:
                 return pipe
         return None
 
+    def send(self, msg: list) -> bool:
+        """Send to the next pipe that can take ``msg``; False if none can now."""
+        pipes = self.pipes
+        if len(pipes) == 1:  # the common case, without a search
+            return pipes[0].offer(msg)
+        pipe = self.pick()
+        if pipe is None:
+            return False
+        pipe.send(msg)
+        return True
+
     def can_send(self) -> bool:
         return any(p.writable() for p in self.pipes)
 

@@ -8,7 +8,7 @@ from .commands import get_property
 from .connection import INVALID_SOCKET_TYPE, State, ZmtpConnection
 from .errors import ProtocolError
 from .events import Cancel, HandshakeComplete, PeerError, Ping, Pong, Subscribe
-from .frames import LARGE_FRAME, FrameDecoder
+from .frames import LARGE_FRAME, SHORT_HEADERS, FrameDecoder
 from .greeting import GREETING_SIZE, Greeting, build_greeting, parse_greeting
 from .mechanism import Mechanism, NullMechanism
 from .socket_types import SOCKET_TYPES, compatible
@@ -17,6 +17,7 @@ __all__ = [
     "GREETING_SIZE",
     "INVALID_SOCKET_TYPE",
     "LARGE_FRAME",
+    "SHORT_HEADERS",
     "SOCKET_TYPES",
     "Cancel",
     "FrameDecoder",

@@ -289,6 +289,12 @@ class ZmtpConnection:
 
     # --- encoding ---------------------------------------------------------------------------
 
+    @property
+    def frames_in_clear(self) -> bool:
+        """True once data frames go on the wire as they are (the mechanism does not wrap
+        them): a one-frame message of n < 256 octets is then ``SHORT_HEADERS[n] + body``."""
+        return self._plain
+
     def message_encoder(self) -> Callable[[Sequence[BytesLike]], bytes]:
         """What ``encode_message`` amounts to from now on, for the engine's hot path: the plain
         framing function itself once a mechanism that does not wrap frames is established."""

@@ -37,7 +37,9 @@ _RESERVED_FLAGS = 0xF8
 LARGE_FRAME = 65536
 
 # Precomputed short headers: framing a short frame is one table index and one concatenation.
-_SHORT_LAST = tuple(bytes((0, n)) for n in range(256))
+#: ``SHORT_HEADERS[n]`` is the header of a final (no MORE) data frame of ``n`` < 256 octets.
+SHORT_HEADERS = tuple(bytes((0, n)) for n in range(256))
+_SHORT_LAST = SHORT_HEADERS
 _SHORT_MORE = tuple(bytes((FLAG_MORE, n)) for n in range(256))
 _SHORT_COMMAND = tuple(bytes((FLAG_COMMAND, n)) for n in range(256))
 
@@ -203,13 +205,27 @@ class FrameDecoder:
     def _decode(self, d: bytes, pos: int, events: list[Any]) -> None:
         # One loop for every frame in the read. The common cases (short data frames, flags 0
         # and 1) take the first branch; everything is inlined except commands, which are rare.
+        # Runs of short single-frame messages, the commonest traffic of all, take a tighter
+        # inner loop first (it needs no size check: 255 octets pass any limit it runs under).
         n = len(d)
         limit = self._limit
         data_ok = self.data_allowed
+        fast = data_ok and limit >= 255
         parts = self._parts
         msize = self._msize
         append = events.append
         while n - pos >= 2:
+            if fast and not parts:
+                p = pos + 2  # where the body starts, if the next frame is one of them
+                while p <= n:
+                    end = p + d[p - 1]
+                    if d[p - 2] or end > n:
+                        break
+                    append([d[p:end]])
+                    p = end + 2
+                pos = p - 2
+                if n - pos < 2:
+                    break
             flags = d[pos]
             if flags < 2:
                 if not data_ok:
@@ -245,6 +261,7 @@ class FrameDecoder:
                     if self.stopped:
                         return
                     parts, msize, data_ok = self._parts, self._msize, self.data_allowed
+                    fast = data_ok and limit >= 255
                     pos = end
                     continue
                 if not data_ok:
