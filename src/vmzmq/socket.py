@@ -539,6 +539,8 @@ class Socket:
                     core.recv_epoch += 1
                 finally:
                     lock.release()
+                if msg is None and not core.attention and not flags & DONTWAIT:
+                    msg = self._wait(self._pattern_recv, self._opts.rcvtimeo, reading=True)
                 if msg is not None:
                     if len(msg) == 1:
                         return msg[0]
@@ -644,12 +646,15 @@ class Socket:
         try:
             core = self._core
             while True:
-                with lock:
+                lock.acquire()
+                try:
                     if core.attention:
                         core.reap()
                     result = attempt()
-                    if result is not None:
-                        return result
+                finally:
+                    lock.release()
+                if result is not None:
+                    return result
                 if terminated.terminated:
                     raise with_detail(C.ETERM, "the context was terminated")
                 if self._closed:

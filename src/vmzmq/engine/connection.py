@@ -155,6 +155,7 @@ class StreamConnection:
                 max_message_size=limit,
             )
         core.connections.add(self)
+        core.conn_version += 1
         self.io.add(self.fd, READ, self._on_events)
         if self.raw:
             self._handshake_done(None)
@@ -255,11 +256,13 @@ class StreamConnection:
             # Stop reading: the kernel buffer fills and the peer's sends slow down, which is
             # how the receive high-water mark pushes back across the wire.
             self.read_paused = True
+            core.conn_version += 1
             self._update_interest()
 
     def resume_reading(self) -> None:
         if self.read_paused and not self.closed:
             self.read_paused = False
+            self.core.conn_version += 1
             self._update_interest()
 
     def mute(self) -> None:
@@ -310,6 +313,7 @@ class StreamConnection:
             self.encode = self.zmtp.message_encoder()
             self.clear = self.zmtp.frames_in_clear
         self.ready = True
+        core.conn_version += 1
         for timer in self._timers:
             timer.cancel()
         self._timers = []
@@ -439,6 +443,7 @@ class StreamConnection:
                     self._flush()
                 elif not self.uncork_pending:
                     self.uncork_pending = True
+                    self.core.corked = True
                     self.io.call_soon(self._uncork)
             return
         n = self._send_now(data)
@@ -485,8 +490,7 @@ class StreamConnection:
 
     def flush_corked(self) -> None:
         """The caller is about to wait (the lock is held): its burst is over, so write what
-        it corked and let its next message go straight out."""
-        self.cork_until = 0.0
+        it corked. (Its next message goes straight out: waiting moved ``recv_epoch``.)"""
         if self.out and not self.want_write and not self.closed:
             self._flush()
 
@@ -676,6 +680,7 @@ class StreamConnection:
         self._timers = []
         self.io.remove(self.fd)
         self.core.connections.discard(self)
+        self.core.conn_version += 1
         try:
             self.sock.close()
         except OSError:

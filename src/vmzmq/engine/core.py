@@ -29,6 +29,7 @@ DIRECT_READ_MAX = 8
 # Connections a reader waited on stay its own (muted for the I/O thread) between its waits;
 # the I/O thread takes them back once the reader has not waited for this long.
 LEND_TIME = 0.02
+_NONE: list = []
 
 
 class ContextCore:
@@ -107,9 +108,14 @@ class SocketCore:
         # Set while there is something for the next call to look at first (pipes to reap,
         # a terminated context); the hot paths test only this.
         self.attention = False
-        # Counts receives: a send after a receive starts a new burst (a reply is not corked).
+        # Counts receives and waits: a send after either starts a new burst (a reply is not
+        # corked, nor the first message after a blocked send).
         self.recv_epoch = 0
-        self._wait_poller: tuple | None = None
+        # Set when a connection corks output (the next wait writes it first); conn_version
+        # changes whenever a connection comes, goes, or stops or resumes reading.
+        self.corked = False
+        self.conn_version = 0
+        self._wait_set: tuple | None = None
         # Connections lent to the calling thread (see wait), and how it uses them.
         self.lent: list = []
         self._lend_epoch = 0
@@ -223,30 +229,23 @@ class SocketCore:
         """
         signaler = self.signaler
         with self.lock:
-            conns = []
-            for conn in self.connections:
-                conn.flush_corked()
-                if reading and conn.ready and not conn.read_paused and not conn.closed:
-                    conns.append(conn)
-            if len(conns) > DIRECT_READ_MAX:
-                conns = []
+            self.recv_epoch += 1
+            if self.corked:
+                self.corked = False
+                for conn in self.connections:
+                    conn.flush_corked()
+            if reading:
+                wait_set = self._wait_set
+                if wait_set is None or wait_set[0] != self.conn_version:
+                    wait_set = self._wait_set = self._build_wait_set()
+                conns, poller, by_fd = wait_set[1], wait_set[2], wait_set[3]
+            else:
+                conns = _NONE
             self._lend(conns)
         if not conns:
             if signaler.wait(timeout):
                 signaler.drain()
             return
-        key = tuple(conns)
-        cached = self._wait_poller
-        if cached is not None and cached[0] == key:
-            poller, by_fd = cached[1], cached[2]
-        else:  # the same connections wait after wait: build the poll set once
-            poller = select.poll()
-            poller.register(signaler.fd, select.POLLIN)
-            by_fd = {}
-            for conn in conns:
-                poller.register(conn.fd, select.POLLIN)
-                by_fd[conn.fd] = conn
-            self._wait_poller = (key, poller, by_fd)
         ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
         ready = poller.poll(ms)
         with self.lock:
@@ -258,10 +257,24 @@ class SocketCore:
                 elif conn.muted:
                     conn.read_now()
 
+    def _build_wait_set(self) -> tuple:
+        """The connections a reader waits on itself, and a poll set for them and the
+        signaler; rebuilt only when ``conn_version`` says the connections changed."""
+        conns = [c for c in self.connections if c.ready and not c.read_paused and not c.closed]
+        if len(conns) > DIRECT_READ_MAX:
+            conns = []
+        poller = select.poll()
+        poller.register(self.signaler.fd, select.POLLIN)
+        by_fd = {}
+        for conn in conns:
+            poller.register(conn.fd, select.POLLIN)
+            by_fd[conn.fd] = conn
+        return (self.conn_version, conns, poller, by_fd)
+
     def _lend(self, conns: list) -> None:
         """Make ``conns`` the connections the caller reads itself (the lock is held)."""
         lent = self.lent
-        if lent == conns:
+        if lent is conns:
             return
         for conn in lent:
             if conn not in conns:

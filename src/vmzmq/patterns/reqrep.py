@@ -42,11 +42,13 @@ class Req(Pattern):
             raise with_detail(EFSM, "REQ socket must receive the reply before sending again")
 
     def send(self, msg: list) -> bool:
-        self.check_send()
+        options = self.options
+        if self.expect_reply and not options.req_relaxed:
+            self.check_send()
         pipe = self.lb.pick()
         if pipe is None:
             return False
-        if self.options.req_correlate:
+        if options.req_correlate:
             self.request_id = (self.request_id + 1) & 0xFFFFFFFF
             pipe.send([struct.pack("=I", self.request_id), b"", *msg])
         else:
@@ -58,6 +60,9 @@ class Req(Pattern):
     def recv(self) -> list | None:
         if not self.expect_reply:
             raise with_detail(EFSM, "REQ socket must send a request before receiving")
+        pipe = self.reply_pipe
+        if pipe is not None and not pipe.inq and len(self.fq.pipes) == 1:
+            return None  # the one pipe, and nothing in it: the common wait, kept short
         while True:
             msg, pipe = self.fq.recv()
             if msg is None:
@@ -110,7 +115,8 @@ class Rep(Pattern):
             raise with_detail(EFSM, "REP socket must receive a request before sending")
 
     def send(self, msg: list) -> bool:
-        self.check_send()
+        if not self.replying:
+            self.check_send()
         pipe = self.reply_pipe
         self.replying = False
         self.reply_pipe = None

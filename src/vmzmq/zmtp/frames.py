@@ -64,6 +64,11 @@ def encode_message(frames: Sequence[BytesLike]) -> bytes:
         if n < 256:
             return _SHORT_LAST[n] + body
         return b"\x02" + n.to_bytes(8, "big") + body
+    if len(frames) == 2:  # an envelope and a body, say
+        head, body = frames
+        n = len(body)
+        if len(head) < 256 and n < 256:
+            return b"".join((_SHORT_MORE[len(head)], head, _SHORT_LAST[n], body))
     if not frames:
         raise ValueError("a message has at least one frame")
     pieces: list[BytesLike] = []
@@ -205,8 +210,9 @@ class FrameDecoder:
     def _decode(self, d: bytes, pos: int, events: list[Any]) -> None:
         # One loop for every frame in the read. The common cases (short data frames, flags 0
         # and 1) take the first branch; everything is inlined except commands, which are rare.
-        # Runs of short single-frame messages, the commonest traffic of all, take a tighter
-        # inner loop first (it needs no size check: 255 octets pass any limit it runs under).
+        # Runs of short data frames, the commonest traffic of all, take a tighter inner loop
+        # first (a one-frame message needs no size check there: 255 octets pass any limit it
+        # runs under).
         n = len(d)
         limit = self._limit
         data_ok = self.data_allowed
@@ -215,13 +221,28 @@ class FrameDecoder:
         msize = self._msize
         append = events.append
         while n - pos >= 2:
-            if fast and not parts:
-                p = pos + 2  # where the body starts, if the next frame is one of them
+            if fast:
+                p = pos + 2  # where the body starts, if the next frame is a short data one
                 while p <= n:
                     end = p + d[p - 1]
-                    if d[p - 2] or end > n:
+                    flags = d[p - 2]
+                    if end > n or flags > 1:
                         break
-                    append([d[p:end]])
+                    if flags:  # MORE
+                        msize += end - p
+                        if msize > limit:
+                            raise _too_large(msize, limit)
+                        parts.append(d[p:end])
+                    elif parts:
+                        msize += end - p
+                        if msize > limit:
+                            raise _too_large(msize, limit)
+                        parts.append(d[p:end])
+                        append(parts)
+                        parts = []
+                        msize = 0
+                    else:
+                        append([d[p:end]])
                     p = end + 2
                 pos = p - 2
                 if n - pos < 2:
