@@ -8,6 +8,7 @@ import pytest
 
 from vmzmq.zmtp import ProtocolError
 from vmzmq.zmtp.frames import (
+    BODY_BUFFER_MAX,
     LARGE_FRAME,
     FrameDecoder,
     encode_command,
@@ -184,3 +185,71 @@ def test_huge_declared_size_holds_only_what_arrived() -> None:
     assert dec.buffered_size == 1024
     pieces = dec._pieces
     assert pieces is not None and sum(len(p) for p in pieces) == 1024
+
+
+def read_into(dec: FrameDecoder, wire: bytes, pos: int, events: list[Any], step: int) -> int:
+    """Do what the engine does while the decoder offers a body buffer: fill it from the
+    stream, ``step`` octets at most per read. Returns the new stream position."""
+    while (buf := dec.read_buffer()) is not None:
+        n = min(len(buf), step, len(wire) - pos)
+        if n == 0:
+            break
+        buf[:n] = wire[pos : pos + n]
+        buf.release()
+        dec.buffer_filled(n, events)
+        pos += n
+    return pos
+
+
+@pytest.mark.parametrize("step", [1000, 65536, 1 << 20])
+def test_large_body_read_straight_into_its_buffer(step: int) -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB
+    wire = encode_message([b"head", body, b"tail"]) + encode_message([b"next"])
+    dec, _ = decoder()
+    events: list[Any] = []
+    pos = 0
+    while pos < len(wire):
+        if dec.read_buffer() is None:
+            dec.feed(wire[pos : pos + 4096], events)  # a normal read takes the header
+            pos += 4096
+        pos = read_into(dec, wire, min(pos, len(wire)), events, step)
+    assert events == [[b"head", body, b"tail"], [b"next"]]
+    assert type(events[0][1]) is bytes
+    assert dec.read_buffer() is None and dec.buffered_size == 0
+
+
+def test_body_buffer_continued_by_feed_and_reused() -> None:
+    # Feeding (no read_buffer) must finish a body the same way, and the rest of the read
+    # that completes it is decoded as usual; the buffer serves the next large frame too.
+    body = b"x" * (LARGE_FRAME + 5)
+    wire = encode_message([body]) + encode_message([b"after"])
+    dec, _ = decoder()
+    for _ in range(2):
+        events = feed(dec, wire[:100])
+        view = dec.read_buffer()
+        assert view is not None and len(view) == len(body) - 91
+        view.release()
+        events += feed(dec, wire[100:])
+        assert events == [[body], [b"after"]]
+    assert dec.read_buffer() is None
+
+
+def test_body_buffer_only_for_sane_declared_sizes() -> None:
+    dec, _ = decoder()
+    feed(dec, b"\x02" + (BODY_BUFFER_MAX + 1).to_bytes(8, "big") + b"z" * 10)
+    assert dec.read_buffer() is None  # a huge declaration holds only what arrived
+    assert dec.buffered_size == 10
+    dec, _ = decoder()
+    feed(dec, b"\x06" + (LARGE_FRAME * 2).to_bytes(8, "big") + b"c" * 10)
+    assert dec.read_buffer() is None  # commands are never read into a body buffer
+
+
+def test_body_buffer_respects_max_message_size() -> None:
+    dec, _ = decoder(max_message_size=LARGE_FRAME * 2)
+    wire = encode_message([b"a" * 100, b"b" * LARGE_FRAME])
+    events = feed(dec, wire[:200])
+    assert dec.read_buffer() is not None  # within the limit: gathered in a buffer
+    events += feed(dec, wire[200:])
+    assert events == [[b"a" * 100, b"b" * LARGE_FRAME]]
+    with pytest.raises(ProtocolError):  # over it: refused on the declared size, no buffer
+        feed(dec, encode_message([b"a" * 100, b"b" * (LARGE_FRAME * 2)])[:200])

@@ -182,6 +182,12 @@ class StreamConnection:
         rview = self._rview
         recv_into = self.sock.recv_into
         for _ in range(READS_PER_EVENT):
+            # The rest of a large frame goes straight into its own buffer (one copy less).
+            body = None if self.raw else self.zmtp.read_buffer()
+            if body is not None:
+                if not self._read_body(body) or self.closed or self.read_paused:
+                    return
+                continue
             try:
                 n = recv_into(rbuf)
             except (BlockingIOError, InterruptedError):
@@ -214,6 +220,36 @@ class StreamConnection:
                         self._dispatch(events)
             if self.closed or self.read_paused or n < READ_SIZE:
                 return
+
+    def _read_body(self, body: memoryview) -> bool:
+        """Read into a large frame's own buffer; True if the kernel may hold more."""
+        size = len(body)
+        try:
+            n = self.sock.recv_into(body)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            self._lost(f"read failed: {exc.strerror}")
+            return False
+        finally:
+            body.release()
+        if n == 0:
+            self._lost("peer closed the connection")
+            return False
+        self._rx_count += 1
+        try:
+            events = self.zmtp.buffer_filled(n)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return False
+        if events:
+            # A large message is complete: hand it over before reading the next. The reader
+            # mostly drops one before the next arrives, so malloc reuses its memory; with
+            # several alive at once it trims and faults fresh pages in for every message
+            # (which halved 1 MiB throughput).
+            self._dispatch(events)
+            return False
+        return n == size
 
     def _dispatch(self, events: list) -> None:
         batch: list = []

@@ -182,6 +182,25 @@ class ZmtpConnection:
             raise
         return events
 
+    def read_buffer(self) -> memoryview | None:
+        """A buffer to read the next bytes of the stream into, skipping a copy: the rest of a
+        large data frame's body (None when there is none in progress). After filling ``n``
+        octets of it, call :meth:`buffer_filled` (instead of :meth:`receive`)."""
+        if self.state is State.TRAFFIC:
+            return self._decoder.read_buffer()
+        return None
+
+    def buffer_filled(self, n: int) -> list[Any]:
+        """``n`` octets were read into the last :meth:`read_buffer`; the events they complete."""
+        events: list[Any] = []
+        try:
+            self._decoder.buffer_filled(n, events)
+        except ProtocolError as exc:
+            self._fail(exc)
+            exc.events = events
+            raise
+        return events
+
     def data_to_send(self) -> bytes:
         """Bytes the protocol itself wants sent (READY, ERROR...); b"" if none. Clears them."""
         out = self._out

@@ -45,6 +45,13 @@ _SHORT_COMMAND = tuple(bytes((FLAG_COMMAND, n)) for n in range(256))
 
 _NO_LIMIT = 1 << 64  # larger than any size a frame can declare
 
+# A data frame body of LARGE_FRAME octets or more that a read leaves incomplete is gathered in
+# one buffer of its size, which the reader can fill straight from the kernel (read_buffer), if
+# it declares at most BODY_BUFFER_MAX (larger declarations hold only what actually arrived).
+# The buffer is kept for the next large frame when it is at most BODY_BUFFER_KEEP octets.
+BODY_BUFFER_MAX = 16 << 20
+BODY_BUFFER_KEEP = 2 << 20
+
 
 # --- encoding -------------------------------------------------------------------------------
 
@@ -154,6 +161,8 @@ class FrameDecoder:
         "_piece_len",
         "_piece_flags",
         "_piece_size",
+        "_body",
+        "_spare",
     )
 
     def __init__(
@@ -170,17 +179,54 @@ class FrameDecoder:
         self._piece_len = 0
         self._piece_flags = 0
         self._piece_size = 0
+        self._body: memoryview | None = None  # a large body being gathered (see read_buffer)
+        self._spare: bytearray | None = None  # the buffer behind it, kept for the next one
 
     @property
     def buffered_size(self) -> int:
         """Octets held for frames and messages not yet complete."""
         return len(self._head) + self._piece_len + self._msize
 
+    def read_buffer(self) -> memoryview | None:
+        """Where the next octets of the stream can go without a copy: the rest of a large
+        frame body in progress, or None. Fill (part of) it, then call ``buffer_filled``."""
+        body = self._body
+        if body is None:
+            return None
+        return body[self._piece_len :]
+
+    def buffer_filled(self, n: int, events: list[Any]) -> None:
+        """``n`` octets were written at the start of the last ``read_buffer()``."""
+        self._piece_len += n
+        if self._piece_len >= self._piece_size:
+            self._end_body(events)
+
+    def _end_body(self, events: list[Any]) -> None:
+        body = self._body
+        frame = bytes(body)  # the one copy of a large body, made once it is complete
+        body.release()
+        self._body = None
+        self._pieces = None
+        self._piece_len = 0
+        self._frame(self._piece_flags, frame, events)
+
     def feed(self, data: BytesLike, events: list[Any]) -> None:
         """Decode ``data``; append complete messages to ``events`` and pass commands on."""
         pieces = self._pieces
         pos = 0
-        if pieces is not None:
+        if self._body is not None:
+            view = memoryview(data).cast("B")
+            got = self._piece_len
+            take = min(len(view), self._piece_size - got)
+            self._body[got : got + take] = view[:take]
+            self._piece_len = got + take
+            if self._piece_len < self._piece_size:
+                return
+            self._end_body(events)
+            if self.stopped or take == len(view):
+                return
+            data = bytes(view[take:])
+        elif pieces is not None:
             # The read continues a frame body: collect what belongs to it without copying whole
             # reads, then decode the rest of the read as usual.
             need = self._piece_size - self._piece_len
@@ -312,10 +358,20 @@ class FrameDecoder:
 
     def _start_pieces(self, d: bytes, start: int, flags: int, size: int) -> None:
         piece = d[start:]
-        self._pieces = [piece]
         self._piece_len = len(piece)
         self._piece_flags = flags
         self._piece_size = size
+        if LARGE_FRAME <= size <= BODY_BUFFER_MAX and not flags & FLAG_COMMAND:
+            spare = self._spare
+            if spare is None or len(spare) < size:
+                spare = bytearray(size)
+            self._spare = spare if len(spare) <= BODY_BUFFER_KEEP else None
+            body = memoryview(spare)[:size]
+            body[: len(piece)] = piece
+            self._body = body
+            self._pieces = []
+        else:
+            self._pieces = [piece]
 
     def _frame(self, flags: int, body: bytes, events: list[Any]) -> None:
         """Process one frame whose body arrived in pieces (the slow path of ``_decode``)."""
