@@ -27,7 +27,6 @@ import asyncio
 import bisect
 import errno
 import json
-import os
 import pickle
 import select
 import threading
@@ -105,10 +104,7 @@ class _LoopWatch:
         if entry[0].fd != fd:  # closed under us: stop watching a number that may be reused
             self._unregister(fd)
             return
-        try:
-            os.eventfd_read(fd)
-        except OSError:
-            pass
+        entry[0].drain()
         self._run(fd)
 
     def kick(self, fd: int) -> None:

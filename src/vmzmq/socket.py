@@ -645,16 +645,14 @@ class Socket:
         signaler.waiters += 1  # before the check: see Signaler.signal
         try:
             core = self._core
-            while True:
-                lock.acquire()
-                try:
-                    if core.attention:
-                        core.reap()
-                    result = attempt()
-                finally:
-                    lock.release()
-                if result is not None:
-                    return result
+            lock.acquire()
+            try:
+                if core.attention:
+                    core.reap()
+                result = attempt()
+            finally:
+                lock.release()
+            while result is None:
                 if terminated.terminated:
                     raise with_detail(C.ETERM, "the context was terminated")
                 if self._closed:
@@ -665,7 +663,8 @@ class Socket:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
-                core.wait(remaining, reading)
+                result = core.wait(remaining, reading, attempt)
+            return result
         finally:
             signaler.waiters -= 1
 

@@ -12,6 +12,7 @@ import errno
 import logging
 import select
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..error import ENOCOMPATPROTO, with_detail
@@ -213,8 +214,9 @@ class SocketCore:
         self.signaler.signal()
 
     # -- waiting ------------------------------------------------------------------------------
-    def wait(self, timeout: float | None, reading: bool) -> None:
-        """Block the calling thread until something may have changed (or ``timeout``).
+    def wait(self, timeout: float | None, reading: bool, attempt: Callable[[], Any]) -> Any:
+        """Block the calling thread until something may have changed (or ``timeout``), then
+        return what ``attempt()`` (run under the lock, right after any reads) returns.
 
         Corked output is written first. A reader with few connections waits on their file
         descriptors itself and reads them in this thread, with the I/O thread kept away
@@ -245,7 +247,10 @@ class SocketCore:
         if not conns:
             if signaler.wait(timeout):
                 signaler.drain()
-            return
+            with self.lock:
+                if self.attention:
+                    self.reap()
+                return attempt()
         ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
         ready = poller.poll(ms)
         with self.lock:
@@ -256,6 +261,9 @@ class SocketCore:
                     signaler.drain()
                 elif conn.muted:
                     conn.read_now()
+            if self.attention:
+                self.reap()
+            return attempt()
 
     def _build_wait_set(self) -> tuple:
         """The connections a reader waits on itself, and a poll set for them and the

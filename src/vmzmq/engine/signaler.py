@@ -12,19 +12,23 @@ import select
 
 
 class Signaler:
-    __slots__ = ("fd", "waiters", "exposed", "_poller")
+    __slots__ = ("fd", "waiters", "exposed", "pending", "_poller")
 
     def __init__(self) -> None:
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.waiters = 0
         self.exposed = False
+        # Written and not drained yet: the fd is readable already, another write adds nothing
+        # (a reader draining a full pipe would otherwise pay a system call per message).
+        self.pending = False
         self._poller = select.poll()
         self._poller.register(self.fd, select.POLLIN)
 
     def signal(self) -> None:
         # Callers append their message *before* reading ``waiters``; waiters increment it
         # *before* checking for messages. That order is what makes a lost wake-up impossible.
-        if self.waiters or self.exposed:
+        if (self.waiters or self.exposed) and not self.pending:
+            self.pending = True
             fd = self.fd
             if fd >= 0:
                 try:
@@ -33,12 +37,15 @@ class Signaler:
                     pass
 
     def drain(self) -> None:
+        # Read, then clear: a signal in between is skipped, but the drainer re-checks the
+        # socket after draining and sees what that signal was about.
         fd = self.fd
         if fd >= 0:
             try:
                 os.eventfd_read(fd)
             except OSError:
                 pass
+        self.pending = False
 
     def wait(self, timeout: float | None) -> bool:
         """Wait until signalled or ``timeout`` seconds pass; True if signalled."""
