@@ -443,8 +443,8 @@ class StreamConnection:
                 self.out_msgs += 1
                 n += self.cork_bytes + 2
                 self.cork_bytes = n
-                if n >= CORK_BYTES and not self.want_write:
-                    self._flush()
+                if n >= CORK_BYTES:
+                    self._flush()  # see send_message
                 return True
         self.send_message(msg)
         return True
@@ -474,13 +474,14 @@ class StreamConnection:
             out.append(data)
             self.out_msgs += 1
             self.cork_bytes += len(data)
-            if not self.want_write:
-                if self.cork_bytes >= CORK_BYTES:
-                    self._flush()
-                elif not self.uncork_pending:
-                    self.uncork_pending = True
-                    self.core.corked = True
-                    self.io.call_soon(self._uncork)
+            if self.cork_bytes >= CORK_BYTES:
+                # Even when the I/O thread waits to write (the kernel was full): it could only
+                # do so by taking the GIL from this thread, which is slower than trying here.
+                self._flush()
+            elif not self.want_write and not self.uncork_pending:
+                self.uncork_pending = True
+                self.core.corked = True
+                self.io.call_soon(self._uncork)
             return
         n = self._send_now(data)
         if n < 0:
