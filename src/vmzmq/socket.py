@@ -240,6 +240,8 @@ class Socket:
             return self._events(expose=True)
         if option == _OPT_FD:
             self._signaler.exposed = True
+            with self._lock:
+                self._core.release_lent()  # the caller will wait on the fd, not in recv()
             return self._signaler.fd
         if option == _OPT_TYPE:
             return self._type
