@@ -592,7 +592,10 @@ def test_options_reach_the_listening_accepted_and_connected_sockets(ctx: zmq.Con
     assert buffers(listener_socket(server, second)) == {**server_sizes, "vmci_buffer_size": MIB}
     client.setsockopt(zmq.VMCI_CONNECT_TIMEOUT, 250)
     client.setsockopt(zmq.VMCI_BUFFER_SIZE, 64 * KIB)
-    client.connect(reachable(second))
+    # To another ROUTER: a second connection of routing id b"c" to `server` would be refused
+    # (and closed under the test's feet).
+    other = sock(ctx, zmq.ROUTER)
+    client.connect(reachable(bind(other)))
     wait_until(lambda: len(connections(client)) == 2, what="the second connection")
     (newer,) = [c for c in connections(client) if c is not connected]
     got = vmci.read_kernel_options(newer.sock)
