@@ -22,6 +22,8 @@ COMMANDS = ["cid", "proxy", "send", "recv", "monitor", "bench", "demo"]
 def env(**extra: str) -> dict[str, str]:
     e = dict(os.environ)
     e["PYTHONPATH"] = SRC
+    # A command that hangs prints every thread's stack on SIGABRT (see finish).
+    e["PYTHONFAULTHANDLER"] = "1"
     e.update(extra)
     return e
 
@@ -57,8 +59,12 @@ def finish(proc: subprocess.Popen, timeout: float = 20) -> tuple[int, bytes, byt
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
+        proc.send_signal(signal.SIGABRT)  # faulthandler: where each thread is stuck
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
         raise AssertionError(f"still running; stderr: {err.decode()!r}") from None
     return proc.returncode, out, err
 
