@@ -542,7 +542,9 @@ class Socket:
                 finally:
                     lock.release()
                 if msg is None and not core.attention and not flags & DONTWAIT:
-                    msg = self._wait(self._pattern_recv, self._opts.rcvtimeo, reading=True)
+                    msg = self._wait(
+                        self._pattern_recv, self._opts.rcvtimeo, reading=True, tried=True
+                    )
                 if msg is not None:
                     if len(msg) == 1:
                         return msg[0]
@@ -637,36 +639,42 @@ class Socket:
         return deserialize(self.recv_multipart(flags, copy=copy))
 
     # -- waiting ---------------------------------------------------------------------------------
-    def _wait(self, attempt: Callable[[], Any], timeout_ms: int, reading: bool = False) -> Any:
+    def _wait(
+        self,
+        attempt: Callable[[], Any],
+        timeout_ms: int,
+        reading: bool = False,
+        tried: bool = False,
+    ) -> Any:
         """Block until ``attempt()`` (run under the lock) returns non-None, the timeout
-        passes (Again) or the context is terminated (ContextTerminated)."""
+        passes (Again) or the context is terminated (ContextTerminated). ``tried``: the
+        caller has just made an attempt of its own (``SocketCore.wait`` may skip the next)."""
         signaler = self._signaler
-        lock = self._lock
-        terminated = self._core.context
-        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
-        signaler.waiters += 1  # before the check: see Signaler.signal
+        context = self._core.context
+        core = self._core
+        if timeout_ms < 0:
+            deadline = remaining = None
+        else:
+            remaining = timeout_ms / 1000
+            deadline = time.monotonic() + remaining
+        signaler.waiters += 1  # before the next attempt: see Signaler.signal
         try:
-            core = self._core
-            lock.acquire()
-            try:
-                if core.attention:
-                    core.reap()
-                result = attempt()
-            finally:
-                lock.release()
-            while result is None:
-                if terminated.terminated:
+            # The first wait makes an attempt before it blocks (with ``waiters`` raised, so
+            # nothing that arrives from now on can go unsignalled).
+            first = 1 if tried else 2
+            while True:
+                result = core.wait(remaining, reading, attempt, first)
+                if result is not None:
+                    return result
+                first = 0
+                if context.terminated:
                     raise with_detail(C.ETERM, "the context was terminated")
                 if self._closed:
                     raise with_detail(errno.ENOTSOCK, "the socket was closed")
-                if deadline is None:
-                    remaining = None
-                else:
+                if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise zmq_error(errno.EAGAIN, "Resource temporarily unavailable")
-                result = core.wait(remaining, reading, attempt)
-            return result
         finally:
             signaler.waiters -= 1
 

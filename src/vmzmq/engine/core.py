@@ -136,6 +136,7 @@ class SocketCore:
     # -- pipes ---------------------------------------------------------------------------------
     def attach_pipe(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
+        self.conn_version += 1  # a reader's wait set covers every pipe or knows it does not
         self.pattern.attach(pipe)
 
     def pipe_ready(self, pipe: Pipe) -> bool:
@@ -179,6 +180,7 @@ class SocketCore:
             self.pipes.remove(pipe)
         except ValueError:
             return
+        self.conn_version += 1
         self.pattern.detach(pipe)
 
     def connection_closed(self, conn: Any, lost: bool, reason: str) -> None:
@@ -214,9 +216,17 @@ class SocketCore:
         self.signaler.signal()
 
     # -- waiting ------------------------------------------------------------------------------
-    def wait(self, timeout: float | None, reading: bool, attempt: Callable[[], Any]) -> Any:
+    def wait(
+        self, timeout: float | None, reading: bool, attempt: Callable[[], Any], first: int = 0
+    ) -> Any:
         """Block the calling thread until something may have changed (or ``timeout``), then
         return what ``attempt()`` (run under the lock, right after any reads) returns.
+
+        ``first``: 2 on a caller's first wait, which makes an attempt before blocking (the
+        caller raised ``signaler.waiters`` since its own last look); 1 if the caller made
+        one right before, under the lock: that one stands when every pipe's connection was
+        already lent to the caller then and nothing needs attention, since nothing else can
+        have filled a pipe since. A first attempt on a terminated context returns at once.
 
         Corked output is written first. A reader with few connections waits on their file
         descriptors itself and reads them in this thread, with the I/O thread kept away
@@ -229,8 +239,9 @@ class SocketCore:
         The I/O thread takes them back when the caller stops waiting for LEND_TIME, or
         waits by other means (``release_lent``).
         """
-        signaler = self.signaler
-        with self.lock:
+        lock = self.lock
+        lock.acquire()
+        try:
             self.recv_epoch += 1
             if self.corked:
                 self.corked = False
@@ -240,30 +251,52 @@ class SocketCore:
                 wait_set = self._wait_set
                 if wait_set is None or wait_set[0] != self.conn_version:
                     wait_set = self._wait_set = self._build_wait_set()
-                conns, poller, by_fd = wait_set[1], wait_set[2], wait_set[3]
+                conns = wait_set[1]
+                if first and (
+                    first == 2 or self.attention or self.lent is not conns or not wait_set[4]
+                ):
+                    if self.attention:
+                        self.reap()
+                    result = attempt()
+                    if result is not None or self.context.terminated:
+                        return result
+                self._lend(conns)
             else:
                 conns = _NONE
-            self._lend(conns)
+                if first:
+                    if self.attention:
+                        self.reap()
+                    result = attempt()
+                    if result is not None or self.context.terminated:
+                        return result
+        finally:
+            lock.release()
         if not conns:
-            if signaler.wait(timeout):
-                signaler.drain()
-            with self.lock:
+            if self.signaler.wait(timeout):
+                self.signaler.drain()
+            lock.acquire()
+            try:
                 if self.attention:
                     self.reap()
                 return attempt()
-        ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        ready = poller.poll(ms)
-        with self.lock:
+            finally:
+                lock.release()
+        ready = wait_set[2].poll(-1 if timeout is None else max(0, int(timeout * 1000 + 0.999)))
+        lock.acquire()
+        try:
             self._lend_epoch += 1
+            by_fd = wait_set[3]
             for fd, _events in ready:
                 conn = by_fd.get(fd)
                 if conn is None:
-                    signaler.drain()
+                    self.signaler.drain()
                 elif conn.muted:
                     conn.read_now()
             if self.attention:
                 self.reap()
             return attempt()
+        finally:
+            lock.release()
 
     def _build_wait_set(self) -> tuple:
         """The connections a reader waits on itself, and a poll set for them and the
@@ -277,7 +310,11 @@ class SocketCore:
         for conn in conns:
             poller.register(conn.fd, select.POLLIN)
             by_fd[conn.fd] = conn
-        return (self.conn_version, conns, poller, by_fd)
+        # Whether every pipe is one of these connections': with them lent, nothing but the
+        # caller's own reads can fill a pipe (see wait).
+        engines = {id(conn.pipe) for conn in conns}
+        complete = bool(conns) and all(id(pipe) in engines for pipe in self.pipes)
+        return (self.conn_version, conns, poller, by_fd, complete)
 
     def _lend(self, conns: list) -> None:
         """Make ``conns`` the connections the caller reads itself (the lock is held)."""
