@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 import vmzmq as zmq
+import vmzmq.engine.core as zmq_core
 from fault_helpers import (
     LOCALHOST,
     Child,
@@ -1049,6 +1050,47 @@ def test_sndtimeo_without_peers_and_at_hwm(contexts) -> None:
         inproc.send(b"x")
     assert 0.24 <= time.monotonic() - t0 < 0.6
     peer.close(linger=0)
+
+
+def test_blocked_send_gives_lent_connections_back(contexts, monkeypatch) -> None:
+    """A reader keeps its connection lent (muted for the I/O thread) between waits; when it
+    then blocks on a send, the I/O thread must get the connection back at once, or nobody
+    reads what the peer sends (nor answers its heartbeats) while the send waits. The lend
+    timer would hand it back after LEND_TIME anyway: lengthen it so only the send can."""
+    monkeypatch.setattr(zmq_core, "LEND_TIME", 30.0)
+    a = contexts().socket(zmq.PAIR)
+    endpoint = bind(a, "tcp", Path())
+    b = contexts().socket(zmq.PAIR)
+    b.rcvhwm = 1
+    b.connect(endpoint)
+    b.send(b"hello")
+    assert a.recv() == b"hello"
+    a.rcvtimeo = 50
+    with pytest.raises(zmq.Again):
+        a.recv()
+    assert a._core.lent, "a blocking recv lends its connection"
+    a.sndhwm = 1
+    body = b"x" * 256 * 1024
+    deadline = time.monotonic() + 10
+    while True:  # fill the pipe and the kernel's buffers: b never reads
+        try:
+            a.send(body, zmq.DONTWAIT)
+        except zmq.Again:
+            break
+        assert time.monotonic() < deadline, "the send side never filled"
+    lent_while_blocked: list[bool] = []
+
+    def look() -> None:
+        time.sleep(0.2)
+        lent_while_blocked.append(bool(a._core.lent))
+
+    looker = threading.Thread(target=look)
+    looker.start()
+    a.sndtimeo = 500
+    with pytest.raises(zmq.Again):
+        a.send(body)
+    looker.join()
+    assert lent_while_blocked == [False]
 
 
 def test_req_rcvtimeo_when_reply_never_comes(contexts) -> None:

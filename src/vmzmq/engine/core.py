@@ -252,23 +252,17 @@ class SocketCore:
                 if wait_set is None or wait_set[0] != self.conn_version:
                     wait_set = self._wait_set = self._build_wait_set()
                 conns = wait_set[1]
-                if first and (
-                    first == 2 or self.attention or self.lent is not conns or not wait_set[4]
-                ):
-                    if self.attention:
-                        self.reap()
-                    result = attempt()
-                    if result is not None or self.context.terminated:
-                        return result
-                self._lend(conns)
+                if first == 1 and wait_set[4] and self.lent is conns and not self.attention:
+                    first = 0  # the caller's own attempt stands (see the docstring)
             else:
                 conns = _NONE
-                if first:
-                    if self.attention:
-                        self.reap()
-                    result = attempt()
-                    if result is not None or self.context.terminated:
-                        return result
+            if first:
+                if self.attention:
+                    self.reap()
+                result = attempt()
+                if result is not None or self.context.terminated:
+                    return result
+            self._lend(conns)  # a writer's or a many-pipe reader's wait gives them back
         finally:
             lock.release()
         if not conns:
