@@ -1072,11 +1072,15 @@ def test_blocked_send_gives_lent_connections_back(contexts, monkeypatch) -> None
     a.sndhwm = 1
     body = b"x" * 256 * 1024
     deadline = time.monotonic() + 10
-    while True:  # fill the pipe and the kernel's buffers: b never reads
+    while True:  # fill the pipes and the kernel's buffers (b never reads) until they stay full
         try:
             a.send(body, zmq.DONTWAIT)
         except zmq.Again:
-            break
+            time.sleep(0.3)  # b's I/O thread may still be moving data into its pipe
+            try:
+                a.send(body, zmq.DONTWAIT)
+            except zmq.Again:
+                break
         assert time.monotonic() < deadline, "the send side never filled"
     lent_while_blocked: list[bool] = []
 
