@@ -342,6 +342,33 @@ def test_garbage_peer_is_dropped_and_logged(contexts, caplog, case) -> None:
     wait_until(lambda: open_fds() <= fds, 5, what="file descriptors to be released")
 
 
+@pytest.mark.parametrize("kind", ["PULL", "DEALER", "PAIR", "SUB"])
+def test_subscriptions_sent_to_a_non_publisher_are_ignored(contexts, kind) -> None:
+    """SUBSCRIBE and CANCEL commands mean something only to a publisher: sent to any other
+    socket type they are dropped, never handed to the application, and the data around them
+    still arrives in order."""
+    sock = contexts().socket(getattr(zmq, kind))
+    sock.rcvtimeo = 5000
+    if kind == "SUB":
+        sock.subscribe(b"")
+    endpoint = bind(sock, "tcp", Path())
+    peer_type = {"PULL": b"PUSH", "DEALER": b"DEALER", "PAIR": b"PAIR", "SUB": b"PUB"}[kind]
+    peer = raw_zmtp_peer((LOCALHOST, tcp_port(endpoint)), peer_type)
+    try:
+        peer.sendall(
+            message(b"one")
+            + frame(b"\x09SUBSCRIBEtopic", command=True)
+            + frame(b"\x06CANCELtopic", command=True)
+            + message(b"two")
+        )
+        assert sock.recv() == b"one"
+        assert sock.recv() == b"two"
+        with pytest.raises(zmq.Again):
+            sock.recv(zmq.DONTWAIT)
+    finally:
+        peer.close()
+
+
 def test_huge_declared_frame_does_not_balloon_memory(contexts, caplog) -> None:
     """A peer declares a 2**62-byte frame and then streams 64 MiB of junk: it is dropped
     without the process buffering the junk."""

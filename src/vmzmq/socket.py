@@ -57,6 +57,15 @@ _OPT_TOPICS_COUNT = 116
 _DONE = MessageTracker()
 
 
+class _NoQueue:
+    """Stands in for a pattern's solo queue where it has none (see Socket.recv)."""
+
+    solo = None
+
+
+_NO_QUEUE = _NoQueue()
+
+
 class _EndpointContext:
     """What bind()/connect() return: usable as a context manager that undoes them."""
 
@@ -111,6 +120,7 @@ class Socket:
         # The pattern's own methods, looked up once: the hot paths call nothing else.
         object.__setattr__(self, "_pattern_send", pattern.send)
         object.__setattr__(self, "_pattern_recv", pattern.recv)
+        object.__setattr__(self, "_solo_queue", pattern.solo_queue or _NO_QUEUE)
         object.__setattr__(self, "_lock", core.lock)
         object.__setattr__(self, "_signaler", core.signaler)
         object.__setattr__(self, "_send_parts", [])
@@ -533,10 +543,29 @@ class Socket:
         parts = self._recv_parts
         if not parts:
             if copy and not self._closed:
+                # The commonest case of all, one stream peer with messages waiting, pops
+                # without the lock: only this thread takes messages out of a pipe (a socket
+                # is used by one thread at a time) and a deque's popleft is atomic against
+                # the I/O thread's extend. Anything else takes the lock below.
+                core = self._core
+                pipe = self._solo_queue.solo
+                if pipe is not None and pipe.inq and not core.attention:
+                    try:
+                        msg = pipe.inq.popleft()
+                    except IndexError:  # the pipe was taken away in between
+                        pass
+                    else:
+                        core.recv_epoch += 1  # only ever compared for equality
+                        if pipe.watch and len(pipe.inq) <= pipe.rcvhwm >> 1:
+                            with self._lock:
+                                pipe.check_resume()
+                        if len(msg) == 1:
+                            return msg[0]
+                        parts.extend(msg)
+                        return parts.popleft()
                 lock = self._lock  # the common case first, kept short (see send)
                 lock.acquire()
                 try:
-                    core = self._core
                     msg = None if core.attention else self._pattern_recv()
                     core.recv_epoch += 1
                 finally:

@@ -261,9 +261,15 @@ class StreamConnection:
                 if self.closed:
                     return
             elif isinstance(ev, Subscribe):
-                batch.append(Subscription(ev.topic, True))
+                if self.core.pattern.takes_subscriptions:
+                    batch.append(Subscription(ev.topic, True))
+                else:  # only publishers read them; anyone else would hand them to the user
+                    log.debug("vmzmq: ignored a SUBSCRIBE from a peer on %s", self.endpoint)
             elif isinstance(ev, Cancel):
-                batch.append(Subscription(ev.topic, False))
+                if self.core.pattern.takes_subscriptions:
+                    batch.append(Subscription(ev.topic, False))
+                else:
+                    log.debug("vmzmq: ignored a CANCEL from a peer on %s", self.endpoint)
             elif isinstance(ev, Ping):
                 self._write(self.zmtp.encode_pong(ev.context))
                 if ev.ttl:
@@ -281,13 +287,17 @@ class StreamConnection:
         if pipe is None or not self.ready:
             return
         inq = pipe.inq
+        hwm = pipe.rcvhwm
+        if hwm and len(inq) + len(batch) >= hwm:
+            # Before the messages go in: a reader popping them without the lock (see
+            # Socket.recv) then sees ``watch`` and comes to resume reading.
+            pipe.watch = True
         inq.extend(batch)
         core = self.core
         if not self.direct:  # the thread reading directly is the one that would be woken
             core.signaler.signal()
         if core.eager_input:
             core.pattern.input_arrived(pipe)
-        hwm = pipe.rcvhwm
         if hwm and len(inq) >= hwm and not self.read_paused:
             # Stop reading: the kernel buffer fills and the peer's sends slow down, which is
             # how the receive high-water mark pushes back across the wire.

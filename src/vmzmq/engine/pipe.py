@@ -89,7 +89,7 @@ class StreamPipe(Pipe):
     connection is down and flow once the next handshake completes (unless IMMEDIATE).
     """
 
-    __slots__ = ("outq", "engine", "sndhwm", "rcvhwm")
+    __slots__ = ("outq", "engine", "sndhwm", "rcvhwm", "watch")
 
     def __init__(self, core: Any, *, endpoint: str = "") -> None:
         opts = core.options
@@ -98,13 +98,26 @@ class StreamPipe(Pipe):
         self.engine: StreamConnection | None = None
         self.sndhwm: int = opts.sndhwm
         self.rcvhwm: int = opts.rcvhwm
+        # Set by the connection before it fills ``inq`` up to RCVHWM (it may stop reading
+        # then); a reader that pops without the lock must then come back under the lock to
+        # resume reading. Cleared only under the lock, by ``check_resume``.
+        self.watch = False
 
     def pop(self) -> Any:
         msg = self.inq.popleft()
-        engine = self.engine
-        if engine is not None and engine.read_paused and len(self.inq) <= self.rcvhwm // 2:
-            engine.resume_reading()
+        if self.watch:
+            self.check_resume()
         return msg
+
+    def check_resume(self) -> None:
+        """Resume reading once the reader has taken ``inq`` down to half the mark (the
+        socket's lock is held)."""
+        engine = self.engine
+        if engine is None or not engine.read_paused:
+            self.watch = False
+        elif len(self.inq) <= self.rcvhwm // 2:
+            self.watch = False
+            engine.resume_reading()
 
     def has_room(self) -> bool:
         hwm = self.sndhwm

@@ -22,6 +22,10 @@ class Pattern:
 
     name = "?"
     eager_input = False
+    takes_subscriptions = False  # publishers: SUBSCRIBE/CANCEL from peers reach the pattern
+    # A FairQueue whose messages ``recv`` returns unchanged, whose ``solo`` pipe the socket
+    # may pop without the lock (see Socket.recv); None where recv does more than that.
+    solo_queue: Any = None
 
     def __init__(self, core: Any) -> None:
         self.core = core

@@ -22,6 +22,7 @@ class XPub(Pattern):
 
     name = "XPUB"
     eager_input = True
+    takes_subscriptions = True
     deliver_notices = True
 
     def __init__(self, core) -> None:

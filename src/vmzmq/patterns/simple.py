@@ -74,6 +74,7 @@ class Pull(Pattern):
         super().__init__(core)
         self.fq = FairQueue()
         self.recv = self.fq.recv_msg  # one call less per message
+        self.solo_queue = self.fq
 
     def attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)
@@ -97,6 +98,7 @@ class Dealer(Pattern):
         self.fq = FairQueue()
         self.send = self.lb.send  # one call less per message
         self.recv = self.fq.recv_msg
+        self.solo_queue = self.fq
 
     def attach(self, pipe: Pipe) -> None:
         self.lb.attach(pipe)

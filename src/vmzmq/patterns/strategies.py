@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.pipe import Pipe, Subscription
+from ..engine.pipe import Pipe, StreamPipe, Subscription
 
 
 class LoadBalancer:
@@ -56,23 +56,36 @@ class LoadBalancer:
 
 class FairQueue:
     """Round-robin over the pipes that hold a message. ``last`` is where the last message
-    came from (its metadata is what ``Frame.get()`` reports)."""
+    came from (its metadata is what ``Frame.get()`` reports).
 
-    __slots__ = ("pipes", "_next", "last")
+    ``solo`` is the only pipe when there is exactly one and it is a stream pipe: the socket's
+    ``recv`` then pops it without taking the lock (see ``Socket.recv``). Inproc pipes are
+    left out because their pop signals the peer.
+    """
+
+    __slots__ = ("pipes", "_next", "last", "solo")
 
     def __init__(self) -> None:
         self.pipes: list[Pipe] = []
         self._next = 0
         self.last: Pipe | None = None
+        self.solo: StreamPipe | None = None
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
+        self._find_solo()
 
     def detach(self, pipe: Pipe) -> None:
         try:
             self.pipes.remove(pipe)
         except ValueError:
             pass
+        self._find_solo()
+
+    def _find_solo(self) -> None:
+        pipes = self.pipes
+        one = len(pipes) == 1 and type(pipes[0]) is StreamPipe
+        self.solo = pipes[0] if one else None  # type: ignore[assignment]
 
     def recv(self) -> tuple[Any, Pipe] | tuple[None, None]:
         pipes = self.pipes
