@@ -121,6 +121,7 @@ class Socket:
         object.__setattr__(self, "_pattern_send", pattern.send)
         object.__setattr__(self, "_pattern_recv", pattern.recv)
         object.__setattr__(self, "_solo_queue", pattern.solo_queue or _NO_QUEUE)
+        object.__setattr__(self, "_solo_sink", pattern.solo_sink or _NO_QUEUE)
         object.__setattr__(self, "_lock", core.lock)
         object.__setattr__(self, "_signaler", core.signaler)
         object.__setattr__(self, "_send_parts", [])
@@ -438,18 +439,27 @@ class Socket:
             if msg is None:
                 return _DONE if track else None
         else:
-            msg = [data]
+            msg = None  # one frame: the message list is made only if it is needed
         if self._closed:
             raise with_detail(errno.ENOTSOCK, "the socket is closed")
         # The common case, kept short: it is most of a send's cost. (acquire/release costs
-        # half what ``with`` does on a lock.)
+        # half what ``with`` does on a lock.) A one-frame message joining a corked burst to a
+        # lone stream peer needs nothing but offer_corked.
         lock = self._lock
         lock.acquire()
         try:
-            if not self._core.attention and self._pattern_send(msg):
-                return _DONE if track else None
+            if not self._core.attention:
+                if msg is None:
+                    pipe = self._solo_sink.solo
+                    if pipe is not None and pipe.offer_corked(data):
+                        return _DONE if track else None
+                    msg = [data]
+                if self._pattern_send(msg):
+                    return _DONE if track else None
         finally:
             lock.release()
+        if msg is None:
+            msg = [data]
         try:
             self._send_msg(msg, flags)
         except ZMQError:

@@ -430,11 +430,7 @@ class StreamConnection:
     # -- writing -----------------------------------------------------------------------------
     def offer(self, msg: list, hwm: int) -> bool:
         """``send_message`` if fewer than ``hwm`` messages (0: no limit) wait here to be
-        written; False, sending nothing, if not. The owning socket's lock is held.
-
-        This is the hot path of a burst of sends, so the corked case of a one-frame message
-        is written out here rather than through ``send_message``.
-        """
+        written; False, sending nothing, if not. The owning socket's lock is held."""
         if hwm and self.out_msgs >= hwm:
             # Corked messages are not stuck: write them now and look again.
             if not self.out or self.want_write or self.closed:
@@ -442,21 +438,30 @@ class StreamConnection:
             self._flush()
             if self.out_msgs >= hwm:
                 return False
+        if len(msg) != 1 or not self.offer_corked(msg[0], hwm):
+            self.send_message(msg)
+        return True
+
+    def offer_corked(self, body: bytes, hwm: int) -> bool:
+        """Queue the one-frame message ``body`` behind a corked burst in progress; False,
+        doing nothing, if it would need more than that (no burst, a long frame, a wrapping
+        mechanism, the mark reached). The owning socket's lock is held.
+
+        This is the whole send path of a burst of small messages (``Socket.send`` calls it
+        through ``StreamPipe.offer_corked``), so it is kept to the one case. Something is
+        queued, so an uncork is pending or the I/O thread waits to write: ``send_message``
+        set that up with the first corked message. ``clear`` implies the handshake is done.
+        """
         out = self.out
-        if out and self.clear and len(msg) == 1:
-            body = msg[0]
-            n = len(body)
-            if n < 256:
-                # Corking: something is queued, so an uncork is pending or the I/O thread
-                # waits to write (send_message set that up with the first corked message).
-                out.append(SHORT_HEADERS[n] + body)
-                self.out_msgs += 1
-                n += self.cork_bytes + 2
-                self.cork_bytes = n
-                if n >= CORK_BYTES:
-                    self._flush()  # see send_message
-                return True
-        self.send_message(msg)
+        n = len(body)
+        if not out or n > 255 or not self.clear or (hwm and self.out_msgs >= hwm):
+            return False
+        out.append(SHORT_HEADERS[n] + body)
+        self.out_msgs += 1
+        n += self.cork_bytes + 2
+        self.cork_bytes = n
+        if n >= CORK_BYTES:
+            self._flush()  # see send_message
         return True
 
     def send_message(self, msg: list) -> None:

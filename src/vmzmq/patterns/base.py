@@ -26,6 +26,8 @@ class Pattern:
     # A FairQueue whose messages ``recv`` returns unchanged, whose ``solo`` pipe the socket
     # may pop without the lock (see Socket.recv); None where recv does more than that.
     solo_queue: Any = None
+    # Likewise a LoadBalancer whose ``solo`` pipe a one-frame send may go to straight.
+    solo_sink: Any = None
 
     def __init__(self, core: Any) -> None:
         self.core = core

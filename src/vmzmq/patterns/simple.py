@@ -53,6 +53,7 @@ class Push(Pattern):
         super().__init__(core)
         self.lb = LoadBalancer()
         self.send = self.lb.send  # one call less per message
+        self.solo_sink = self.lb
 
     def attach(self, pipe: Pipe) -> None:
         self.lb.attach(pipe)
@@ -97,6 +98,7 @@ class Dealer(Pattern):
         self.lb = LoadBalancer()
         self.fq = FairQueue()
         self.send = self.lb.send  # one call less per message
+        self.solo_sink = self.lb
         self.recv = self.fq.recv_msg
         self.solo_queue = self.fq
 

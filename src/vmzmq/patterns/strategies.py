@@ -7,23 +7,33 @@ from typing import Any
 from ..engine.pipe import Pipe, StreamPipe, Subscription
 
 
+def _only_stream_pipe(pipes: list[Pipe]) -> StreamPipe | None:
+    if len(pipes) == 1 and type(pipes[0]) is StreamPipe:
+        return pipes[0]  # type: ignore[return-value]
+    return None
+
+
 class LoadBalancer:
     """Round-robin over the pipes that can take a message now."""
 
-    __slots__ = ("pipes", "_next")
+    __slots__ = ("pipes", "_next", "solo")
 
     def __init__(self) -> None:
         self.pipes: list[Pipe] = []
         self._next = 0
+        # The only pipe, when there is one and it is a stream pipe (see Socket.send).
+        self.solo: StreamPipe | None = None
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
+        self.solo = _only_stream_pipe(self.pipes)
 
     def detach(self, pipe: Pipe) -> None:
         try:
             self.pipes.remove(pipe)
         except ValueError:
             pass
+        self.solo = _only_stream_pipe(self.pipes)
 
     def pick(self) -> Pipe | None:
         pipes = self.pipes
@@ -73,19 +83,14 @@ class FairQueue:
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
-        self._find_solo()
+        self.solo = _only_stream_pipe(self.pipes)
 
     def detach(self, pipe: Pipe) -> None:
         try:
             self.pipes.remove(pipe)
         except ValueError:
             pass
-        self._find_solo()
-
-    def _find_solo(self) -> None:
-        pipes = self.pipes
-        one = len(pipes) == 1 and type(pipes[0]) is StreamPipe
-        self.solo = pipes[0] if one else None  # type: ignore[assignment]
+        self.solo = _only_stream_pipe(self.pipes)
 
     def recv(self) -> tuple[Any, Pipe] | tuple[None, None]:
         pipes = self.pipes
