@@ -175,6 +175,32 @@ def recv_exact(s: socket.socket, view: memoryview, n: int, got: int = 0) -> None
         got += k
 
 
+# The raw ping-pong waits as vmzmq's readers do (engine/core.py SPIN_TIME): it polls without
+# blocking for this long, then blocks. Without it the bare loop pays a sleep and a wake-up
+# per message and is no ceiling for a library that spins.
+try:
+    RAW_SPIN = max(0.0, float(os.environ.get("VMZMQ_SPIN_US", "50"))) / 1e6
+except ValueError:
+    RAW_SPIN = 50e-6  # what vmzmq falls back to
+
+
+def recv_exact_spin(s: socket.socket, view: memoryview, n: int) -> None:
+    """``recv_exact`` that first polls for up to RAW_SPIN seconds."""
+    end = time.monotonic() + RAW_SPIN
+    got = 0
+    while RAW_SPIN and got < n:
+        try:
+            k = s.recv_into(view[got:n], n - got, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                break
+            continue
+        if not k:
+            raise SystemExit("raw: peer closed")
+        got += k
+    recv_exact(s, view, n, got)
+
+
 def raw_batch(size: int) -> int:
     """Messages per ``sendall`` in the raw sender: 256 small ones, or ~256 KiB."""
     return max(1, min(256, 262144 // (size + 9)))
@@ -363,7 +389,7 @@ def lat_server(spec: dict) -> None:
         buf = bytearray(frame)
         view = memoryview(buf)
         for _ in range(total):
-            recv_exact(conn, view, frame)
+            recv_exact_spin(conn, view, frame)
             conn.sendall(view)
         conn.close()
         emit("done")
@@ -392,11 +418,11 @@ def lat_client(spec: dict) -> None:
         sendall = s.sendall
         for _ in range(warmup):
             sendall(frame)
-            recv_exact(s, view, len(frame))
+            recv_exact_spin(s, view, len(frame))
         start = time.perf_counter()
         for _ in range(n):
             sendall(frame)
-            recv_exact(s, view, len(frame))
+            recv_exact_spin(s, view, len(frame))
         elapsed = time.perf_counter() - start
         s.close()
         emit("result", elapsed=elapsed, count=n)

@@ -181,13 +181,13 @@ def child_env() -> dict[str, str]:
 class Child:
     """A Python child process running ``code``; its stdout lines are read into a queue."""
 
-    def __init__(self, code: str, *args: str) -> None:
+    def __init__(self, code: str, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=child_env(),
+            env={**child_env(), **(env or {})},
             text=True,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()

@@ -1300,6 +1300,72 @@ def test_idle_sockets_use_no_cpu(heartbeat) -> None:
     assert share < 0.05, f"idle process used {share:.1%} of a core"
 
 
+CHILD_TRICKLE = r"""
+import sys, time
+import vmzmq as zmq
+ctx = zmq.Context()
+rep = ctx.socket(zmq.REP)
+rep.bind(sys.argv[1])
+print("ready", flush=True)
+assert rep.recv() == b"start"
+rep.send(b"ok")
+t0 = time.process_time()
+w0 = time.monotonic()
+n = 0
+while True:
+    msg = rep.recv()
+    rep.send(msg)
+    if msg == b"end":
+        break
+    n += 1
+print("cpu", (time.process_time() - t0) / (time.monotonic() - w0), n, flush=True)
+"""
+
+
+def test_spin_before_sleeping_is_bounded(ipc_dir) -> None:
+    """A REP that has just replied polls its connection for a short while (SPIN_TIME) for
+    the next request before it sleeps; with a request every 5 ms it must still sleep in
+    between: a small share of a core (an unbounded spin would use all of it)."""
+    endpoint = f"ipc://{ipc_dir}/trickle"
+    with Child(CHILD_TRICKLE, endpoint) as child:
+        assert child.expect("ready", 20) == ""
+        ctx = zmq.Context()
+        req = ctx.socket(zmq.REQ)
+        req.rcvtimeo = 10000
+        try:
+            req.connect(endpoint)
+            for _ in range(201):
+                req.send(b"tick" if _ else b"start")
+                req.recv()
+                time.sleep(0.005)
+            req.send(b"end")
+            assert req.recv() == b"end"
+            share, count = child.expect("cpu", 20).split()
+        finally:
+            req.close(linger=0)
+            ctx.term()
+    assert int(count) == 200
+    assert float(share) < 0.15, f"the receiver used {float(share):.1%} of a core"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "warned"), [("0", 0.0, False), ("20", 20e-6, False),
+                                      ("lots", 50e-6, True)]
+)
+def test_spin_time_from_environment(value, expected, warned) -> None:
+    """VMZMQ_SPIN_US sets the spin in microseconds (0: never); a value that is not a number
+    is reported and the default used."""
+    code = "import vmzmq.engine.core as c; print('spin', repr(c.SPIN_TIME), flush=True)"
+    with Child(code, env={"VMZMQ_SPIN_US": value}) as child:
+        assert float(child.expect("spin", 20)) == pytest.approx(expected)
+        child.proc.wait(10)
+        if warned:
+            wait_until(lambda: "VMZMQ_SPIN_US" in child.stderr, 5, what="the warning")
+        else:
+            time.sleep(0.1)
+            assert "VMZMQ_SPIN_US" not in child.stderr, child.stderr
+
+
 # -- many sockets, threads, connections --------------------------------------------------------
 
 
