@@ -451,8 +451,10 @@ class Socket:
             if not self._core.attention:
                 if msg is None:
                     pipe = self._solo_sink.solo
-                    if pipe is not None and pipe.offer_corked(data):
-                        return _DONE if track else None
+                    if pipe is not None:
+                        engine = pipe.engine
+                        if engine is not None and engine.offer_corked(data):
+                            return _DONE if track else None
                     msg = [data]
                 if self._pattern_send(msg):
                     return _DONE if track else None

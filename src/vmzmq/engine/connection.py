@@ -438,23 +438,28 @@ class StreamConnection:
             self._flush()
             if self.out_msgs >= hwm:
                 return False
-        if len(msg) != 1 or not self.offer_corked(msg[0], hwm):
+        if len(msg) != 1 or not self.offer_corked(msg[0]):
             self.send_message(msg)
         return True
 
-    def offer_corked(self, body: bytes, hwm: int) -> bool:
+    def offer_corked(self, body: bytes) -> bool:
         """Queue the one-frame message ``body`` behind a corked burst in progress; False,
         doing nothing, if it would need more than that (no burst, a long frame, a wrapping
-        mechanism, the mark reached). The owning socket's lock is held.
+        mechanism, SNDHWM reached, messages waiting in the pipe). The owning socket's lock
+        is held.
 
         This is the whole send path of a burst of small messages (``Socket.send`` calls it
-        through ``StreamPipe.offer_corked``), so it is kept to the one case. Something is
+        straight for a lone stream peer), so it is kept to the one case. Something is
         queued, so an uncork is pending or the I/O thread waits to write: ``send_message``
         set that up with the first corked message. ``clear`` implies the handshake is done.
         """
         out = self.out
         n = len(body)
-        if not out or n > 255 or not self.clear or (hwm and self.out_msgs >= hwm):
+        if not out or n > 255 or not self.clear:
+            return False
+        pipe = self.pipe
+        hwm = pipe.sndhwm
+        if (hwm and self.out_msgs >= hwm) or pipe.outq or pipe.dead:
             return False
         out.append(SHORT_HEADERS[n] + body)
         self.out_msgs += 1

@@ -155,15 +155,6 @@ class StreamPipe(Pipe):
             return True
         return False
 
-    def offer_corked(self, body: bytes) -> bool:
-        """Queue a one-frame message behind a corked burst in progress (see
-        ``StreamConnection.offer_corked``); False, doing nothing, in every other case. The
-        socket's lock is held."""
-        engine = self.engine
-        if engine is None or self.outq or self.dead:
-            return False
-        return engine.offer_corked(body, self.sndhwm)
-
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         engine = self.engine
         if engine is not None and engine.ready and not self.outq:
