@@ -89,6 +89,21 @@ def all_cases() -> list[Case]:
                     target=THR_TARGETS.get(size),
                 )
             )
+    count, quick = THR_COUNTS[MIB]
+    cases.append(
+        Case(
+            "thr.ipc.1MiB.sndbuf",
+            "thr",
+            "ipc",
+            "thr.ipc.1MiB with ZMQ_SNDBUF 2 MiB on the PUSH, set the same way in both libraries "
+            "(vmzmq applies it to ipc, libzmq only to tcp; raw: SO_SNDBUF 2 MiB)",
+            count,
+            quick,
+            size=MIB,
+            target=THR_TARGETS[MIB],
+            params={"sndbuf": 2 * MIB},
+        )
+    )
     for size, (count, quick) in THR_COUNTS.items():
         cases.append(
             Case(

@@ -181,7 +181,8 @@ class Session:
 
 
 def sample_thr(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
-    spec = {"lib": lib, "transport": case.transport, "size": case.size, "count": count}
+    spec = {"lib": lib, "transport": case.transport, "size": case.size, "count": count,
+            **case.params}
     if case.transport == "ipc":
         spec["ipc_path"] = s.ipc_path()
     recv = s.start(role="thr_recv", **spec)

@@ -322,8 +322,11 @@ def thr_recv(spec: dict) -> None:
 
 def thr_send(spec: dict) -> None:
     lib, n, size, endpoint = spec["lib"], spec["count"], spec["size"], spec["endpoint"]
+    sndbuf = spec.get("sndbuf")
     if lib == "raw":
         s = raw_connect(endpoint)
+        if sndbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         raw_send(s, b"x" * size, n)
         s.shutdown(socket.SHUT_WR)
         s.recv(1)  # wait for the receiver to close
@@ -333,6 +336,8 @@ def thr_send(spec: dict) -> None:
     zmq = load(lib)
     ctx = zmq.Context()
     s = ctx.socket(zmq.PUSH)
+    if sndbuf:
+        s.setsockopt(zmq.SNDBUF, sndbuf)
     s.connect(endpoint)
     msg = b"x" * size
     send = s.send

@@ -301,3 +301,30 @@ def test_last_endpoints_match_libzmq(
             assert ours.replace("ours", "theirs") == theirs
     finally:
         ctx.term()
+
+
+def test_connected_applies_sndbuf_and_rcvbuf(listeners, tmp_path: Path) -> None:
+    """ZMQ_SNDBUF/RCVBUF reach ipc connections on both sides (libzmq leaves them at the OS
+    default); unset (-1), the OS default stays."""
+    listener, endpoint = listen(listeners, str(tmp_path / "buf"))
+    opts = SocketOptions(PAIR)
+    opts.set(11, 1 << 20)  # ZMQ_SNDBUF
+    opts.set(12, 1 << 19)  # ZMQ_RCVBUF
+    client = T.connect(T.parse_connect("ipc", endpoint[len("ipc://"):]), opts)
+    plain = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with client, plain:
+        default = plain.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        wait(client, write=True)
+        T.connected(client, opts)
+        wait(listener, write=False)
+        server, _ = listener.accept()
+        with server:
+            T.connected(server, opts)
+            for sock in (client, server):
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 1 << 20
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 1 << 19
+        other = T.connect(T.parse_connect("ipc", endpoint[len("ipc://"):]), OPTS)
+        with other:
+            wait(other, write=True)
+            T.connected(other, OPTS)
+            assert other.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == default

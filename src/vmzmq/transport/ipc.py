@@ -17,6 +17,8 @@ Differences from libzmq, both to avoid destroying what is not ours:
 ``ipc://*`` uses Python's temporary directory (``TMPDIR``, ``TEMP``, ``TMP``, else ``/tmp``);
 libzmq makes ``tmpXXXXXX`` in the current directory unless ``TMPDIR``/``TEMPDIR``/``TMP`` is set.
 A refused connect is ECONNREFUSED, or ENOENT when nothing was ever bound at the path.
+
+Unlike libzmq, ZMQ_SNDBUF and ZMQ_RCVBUF apply to ipc connections too (see ``connected``).
 """
 
 from __future__ import annotations
@@ -209,8 +211,17 @@ class IpcTransport:
         return sock
 
     def connected(self, sock: socket.socket, opts: Any) -> None:
+        """Non-blocking; SNDBUF/RCVBUF when set (libzmq applies them to tcp only; a unix
+        socket moves at most its send buffer per wake-up, so a larger one lifts large-message
+        throughput). The kernel's refusal is an OSError (the engine logs it and goes on)."""
         # An accepted Python socket starts blocking whatever the listener is.
         sock.setblocking(False)
+        sndbuf = getattr(opts, "sndbuf", -1)
+        if sndbuf is not None and sndbuf >= 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        rcvbuf = getattr(opts, "rcvbuf", -1)
+        if rcvbuf is not None and rcvbuf >= 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
 
     def peer_address(self, sock: socket.socket) -> str:
         return ""
