@@ -93,3 +93,19 @@ def test_list_and_filter() -> None:
     assert proc.returncode == 0, proc.stderr
     names = [line.split()[0] for line in proc.stdout.splitlines()]
     assert names == ["fanout.tcp.64B", "conn.tcp", "conn.ipc"]
+
+
+@pytest.mark.parametrize("lib", ["vmzmq", "pyzmq"])
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_standalone_pair_reports_both_sides(lib, transport) -> None:
+    """``python -m benchmarks.pair`` (a smoke run: no timing asserted) prints the sender's
+    and the receiver's CPU per message."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pair", "--lib", lib, "--transport", transport,
+         "--count", "3000", "--size", "100"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"{lib} push: main thread" in proc.stdout, proc.stdout
+    assert f"{lib} pull:" in proc.stdout and "ns/msg" in proc.stdout, proc.stdout
