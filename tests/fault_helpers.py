@@ -6,62 +6,18 @@ Everything here talks to loopback or Unix sockets only.
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import struct
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+# Shared with the vsock tests; re-exported here for test_faults.
+from child_process import Child, child_env, vmzmq_src  # noqa: F401
+from zmtp_bytes import command, frame, greeting, message, ready  # noqa: F401
 
-def _vmzmq_src() -> str:
-    """Where the vmzmq under test lives, so child processes run the same code."""
-    import vmzmq
-
-    return str(Path(vmzmq.__file__).resolve().parent.parent)
-
-
-SRC = _vmzmq_src()
+SRC = vmzmq_src()
 LOCALHOST = "127.0.0.1"
-
-# -- ZMTP bytes, built by hand (not with vmzmq's codec, so a codec bug can't hide) ------------
-
-
-def greeting(major: int = 3, minor: int = 1, mechanism: bytes = b"NULL") -> bytes:
-    """A 64-octet ZMTP 3.x greeting."""
-    return (
-        b"\xff" + bytes(8) + b"\x7f" + bytes((major, minor))
-        + mechanism.ljust(20, b"\x00") + b"\x00" + bytes(31)
-    )
-
-
-def frame(
-    body: bytes, more: bool = False, command: bool = False, long: bool | None = None
-) -> bytes:
-    """One ZMTP frame; LONG form when the body needs it (or when ``long`` says so)."""
-    flags = (1 if more else 0) | (4 if command else 0)
-    if long is None:
-        long = len(body) > 255
-    if long:
-        return bytes((flags | 2,)) + len(body).to_bytes(8, "big") + body
-    return bytes((flags, len(body))) + body
-
-
-def ready(socket_type: bytes, identity: bytes | None = None) -> bytes:
-    """A READY command announcing ``socket_type`` (and Identity when given)."""
-    body = b"\x05READY" + b"\x0bSocket-Type" + len(socket_type).to_bytes(4, "big") + socket_type
-    if identity is not None:
-        body += b"\x08Identity" + len(identity).to_bytes(4, "big") + identity
-    return frame(body, command=True)
-
-
-def message(*parts: bytes) -> bytes:
-    """A data message: MORE on every frame but the last."""
-    return b"".join(frame(p, more=i < len(parts) - 1) for i, p in enumerate(parts))
 
 
 def raw_connect(address: Any, family: int = socket.AF_INET) -> socket.socket:
@@ -166,79 +122,6 @@ def next_event(monitor: Any, names: set[str] | None, timeout: float = 5.0) -> tu
         name = vmzmq.Event(event_id).name
         if names is None or name in names:
             return name, value
-
-
-# -- processes ---------------------------------------------------------------------------
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-class Child:
-    """A Python child process running ``code``; its stdout lines are read into a queue."""
-
-    def __init__(self, code: str, *args: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**child_env(), **(env or {})},
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self._stderr: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-        threading.Thread(target=self._pump_err, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def _pump_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self._stderr.append(line)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self._stderr)
-
-    def expect(self, prefix: str, timeout: float = 10.0) -> str:
-        """The rest of the next stdout line starting with ``prefix`` (others are skipped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"child printed no {prefix!r} within {timeout}s; "
-                                     f"stderr: {self.stderr[-2000:]}")
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.proc.wait(5)
-                raise AssertionError(f"child exited ({self.proc.returncode}) before {prefix!r}; "
-                                     f"stderr: {self.stderr[-2000:]}")
-            if line.startswith(prefix):
-                return line[len(prefix):].strip()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def __enter__(self) -> Child:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.kill()
 
 
 # -- /proc -------------------------------------------------------------------------------

@@ -16,18 +16,18 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import queue
 import socket
 import struct
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Shared with the fault tests; re-exported here for the vsock tests.
+from child_process import Child as _Child
+from child_process import child_env  # noqa: F401
+from zmtp_bytes import command, frame, greeting, message, ready  # noqa: F401
 
 VMADDR_CID_ANY = 0xFFFFFFFF
 VMADDR_PORT_ANY = 0xFFFFFFFF
@@ -106,39 +106,6 @@ def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "cond
             return value
         assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
         time.sleep(0.01)
-
-
-# -- ZMTP bytes, built by hand (a codec bug in vmzmq cannot hide behind its own codec) -------
-
-
-def greeting(mechanism: bytes = b"NULL", as_server: bool = False) -> bytes:
-    """A 64-octet ZMTP 3.1 greeting."""
-    return (
-        b"\xff" + bytes(8) + b"\x7f" + b"\x03\x01" + mechanism.ljust(20, b"\x00")
-        + (b"\x01" if as_server else b"\x00") + bytes(31)
-    )  # fmt: skip
-
-
-def frame(body: bytes, more: bool = False, command: bool = False) -> bytes:
-    flags = (1 if more else 0) | (4 if command else 0)
-    if len(body) > 255:
-        return bytes((flags | 2,)) + len(body).to_bytes(8, "big") + body
-    return bytes((flags, len(body))) + body
-
-
-def command(name: bytes, data: bytes = b"") -> bytes:
-    return frame(bytes((len(name),)) + name + data, command=True)
-
-
-def ready(socket_type: bytes, identity: bytes | None = None) -> bytes:
-    props = b"\x0bSocket-Type" + len(socket_type).to_bytes(4, "big") + socket_type
-    if identity is not None:
-        props += b"\x08Identity" + len(identity).to_bytes(4, "big") + identity
-    return command(b"READY", props)
-
-
-def message(*parts: bytes) -> bytes:
-    return b"".join(frame(p, more=i < len(parts) - 1) for i, p in enumerate(parts))
 
 
 class ZmtpReader:
@@ -241,91 +208,10 @@ class Events:
 # -- child processes -------------------------------------------------------------------------
 
 
-def _vmzmq_src() -> str:
-    import vmzmq
+class Child(_Child):
+    """A child process; the TCG guest runs Python ~10x slower, hence the longer default."""
 
-    return str(Path(vmzmq.__file__).resolve().parent.parent)
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = _vmzmq_src() + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-class Child:
-    """A Python child process running ``code``; its stdout lines go into a queue."""
-
-    def __init__(self, code: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_env(),
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self._stderr: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-        threading.Thread(target=self._pump_err, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def _pump_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self._stderr.append(line)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self._stderr)
-
-    def expect(self, prefix: str, timeout: float = 60.0) -> str:
-        """The rest of the next stdout line that starts with ``prefix``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"child printed no {prefix!r} within {timeout}s; stderr: {self.stderr[-2000:]}"
-                )
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.proc.wait(10)
-                raise AssertionError(
-                    f"child exited ({self.proc.returncode}) before {prefix!r}; "
-                    f"stderr: {self.stderr[-2000:]}"
-                )
-            if line.startswith(prefix):
-                return line[len(prefix) :].strip()
-
-    def tell(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def wait(self, timeout: float = 60.0) -> int:
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def __enter__(self) -> Child:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.kill()
+    default_timeout = 60.0
 
 
 # -- raw AF_VSOCK ----------------------------------------------------------------------------
