@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 # Shared with the vsock tests; re-exported here for test_faults.
-from child_process import Child, child_env, vmzmq_src  # noqa: F401
-from zmtp_bytes import command, frame, greeting, message, ready  # noqa: F401
+from child_process import Child  # noqa: F401
+from zmtp_bytes import frame, greeting, message, ready  # noqa: F401
 
-SRC = vmzmq_src()
 LOCALHOST = "127.0.0.1"
 
 

@@ -26,8 +26,7 @@ import pytest
 
 # Shared with the fault tests; re-exported here for the vsock tests.
 from child_process import Child as _Child
-from child_process import child_env  # noqa: F401
-from zmtp_bytes import command, frame, greeting, message, ready  # noqa: F401
+from zmtp_bytes import command, greeting, ready  # noqa: F401
 
 VMADDR_CID_ANY = 0xFFFFFFFF
 VMADDR_PORT_ANY = 0xFFFFFFFF

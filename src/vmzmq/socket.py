@@ -57,13 +57,14 @@ _OPT_TOPICS_COUNT = 116
 _DONE = MessageTracker()
 
 
-class _NoQueue:
-    """Stands in for a pattern's solo queue where it has none (see Socket.recv)."""
+class _NoSolo:
+    """Stands in for a pattern's solo queue or sink where it has none (see Socket.send and
+    Socket.recv): its ``solo`` is always None, so the hot paths need no extra test."""
 
     solo = None
 
 
-_NO_QUEUE = _NoQueue()
+_NO_SOLO = _NoSolo()
 
 
 class _EndpointContext:
@@ -120,8 +121,8 @@ class Socket:
         # The pattern's own methods, looked up once: the hot paths call nothing else.
         object.__setattr__(self, "_pattern_send", pattern.send)
         object.__setattr__(self, "_pattern_recv", pattern.recv)
-        object.__setattr__(self, "_solo_queue", pattern.solo_queue or _NO_QUEUE)
-        object.__setattr__(self, "_solo_sink", pattern.solo_sink or _NO_QUEUE)
+        object.__setattr__(self, "_solo_queue", pattern.solo_queue or _NO_SOLO)
+        object.__setattr__(self, "_solo_sink", pattern.solo_sink or _NO_SOLO)
         object.__setattr__(self, "_lock", core.lock)
         object.__setattr__(self, "_signaler", core.signaler)
         object.__setattr__(self, "_send_parts", [])

@@ -260,16 +260,13 @@ class StreamConnection:
                 self._handshake_done(ev)
                 if self.closed:
                     return
-            elif isinstance(ev, Subscribe):
+            elif isinstance(ev, (Subscribe, Cancel)):
+                subscribe = isinstance(ev, Subscribe)
                 if self.core.pattern.takes_subscriptions:
-                    batch.append(Subscription(ev.topic, True))
+                    batch.append(Subscription(ev.topic, subscribe))
                 else:  # only publishers read them; anyone else would hand them to the user
-                    log.debug("vmzmq: ignored a SUBSCRIBE from a peer on %s", self.endpoint)
-            elif isinstance(ev, Cancel):
-                if self.core.pattern.takes_subscriptions:
-                    batch.append(Subscription(ev.topic, False))
-                else:
-                    log.debug("vmzmq: ignored a CANCEL from a peer on %s", self.endpoint)
+                    log.debug("vmzmq: ignored a %s from a peer on %s",
+                              "SUBSCRIBE" if subscribe else "CANCEL", self.endpoint)
             elif isinstance(ev, Ping):
                 self._write(self.zmtp.encode_pong(ev.context))
                 if ev.ttl:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..error import with_detail
+from .sockopts import apply_buffer_sizes
 
 __all__ = ["MAX_PATH_BYTES", "TRANSPORT", "IpcEndpoint", "IpcTransport"]
 
@@ -216,12 +217,7 @@ class IpcTransport:
         throughput). The kernel's refusal is an OSError (the engine logs it and goes on)."""
         # An accepted Python socket starts blocking whatever the listener is.
         sock.setblocking(False)
-        sndbuf = getattr(opts, "sndbuf", -1)
-        if sndbuf is not None and sndbuf >= 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-        rcvbuf = getattr(opts, "rcvbuf", -1)
-        if rcvbuf is not None and rcvbuf >= 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        apply_buffer_sizes(sock, opts)
 
     def peer_address(self, sock: socket.socket) -> str:
         return ""

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..error import with_detail
+from .sockopts import apply_buffer_sizes
 
 __all__ = ["TRANSPORT", "TcpEndpoint", "TcpTransport", "format_sockaddr"]
 
@@ -162,12 +163,7 @@ def _prepare(sock: socket.socket, opts: Any, endpoint: str) -> None:
         device = getattr(opts, "bindtodevice", b"") or b""
         if device:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, bytes(device))
-        sndbuf = getattr(opts, "sndbuf", -1)
-        if sndbuf is not None and sndbuf >= 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-        rcvbuf = getattr(opts, "rcvbuf", -1)
-        if rcvbuf is not None and rcvbuf >= 0:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        apply_buffer_sizes(sock, opts)
         _set_tos_priority(sock, opts)
     except OSError as exc:
         raise _sockerr(
