@@ -325,6 +325,8 @@ def thr_send(spec: dict) -> None:
     sndbuf = spec.get("sndbuf")
     if lib == "raw":
         s = raw_connect(endpoint)
+        if not sndbuf and endpoint.startswith("ipc://") and size >= 64 * 1024:
+            sndbuf = 1 << 20  # what vmzmq's ipc asks for once messages are large
         if sndbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         raw_send(s, b"x" * size, n)

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import vmzmq
 from vmzmq.constants import PAIR
 from vmzmq.error import ZMQError
 from vmzmq.options import SocketOptions
@@ -328,3 +329,59 @@ def test_connected_applies_sndbuf_and_rcvbuf(listeners, tmp_path: Path) -> None:
             wait(other, write=True)
             T.connected(other, OPTS)
             assert other.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == default
+
+
+def _send_buffer(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+
+
+def test_grow_send_buffer_raises_and_never_lowers() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        before = _send_buffer(a)
+        T.grow_send_buffer(a)
+        wmem_max = int(Path("/proc/sys/net/core/wmem_max").read_text())
+        assert _send_buffer(a) == 2 * min(1 << 20, wmem_max) > before
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        larger = _send_buffer(b)
+        T.grow_send_buffer(b)
+        assert _send_buffer(b) == larger
+
+
+def _connection_send_buffers(sock: vmzmq.Socket) -> list[int]:
+    return [_send_buffer(conn.sock) for conn in sock._core.connections]
+
+
+@pytest.mark.parametrize("sndbuf", [-1, 300_000])
+def test_large_messages_grow_the_send_buffer_unless_sndbuf_is_set(
+    tmp_path: Path, sndbuf: int
+) -> None:
+    """A connection's send buffer grows when it first sends a large message (a unix socket
+    never grows it by itself); small messages leave the default, and ZMQ_SNDBUF wins."""
+    ctx = vmzmq.Context()
+    try:
+        push = ctx.socket(vmzmq.PUSH)
+        pull = ctx.socket(vmzmq.PULL)
+        for s in (push, pull):
+            s.linger = 0
+            s.rcvtimeo = 5000
+        push.sndbuf = sndbuf
+        push.bind(f"ipc://{tmp_path}/grow")
+        pull.connect(f"ipc://{tmp_path}/grow")
+        push.send(b"small")
+        assert pull.recv() == b"small"
+        small = _connection_send_buffers(push)
+        assert len(small) == 1
+        push.send(b"x" * (1 << 20))
+        assert len(pull.recv()) == 1 << 20
+        large = _connection_send_buffers(push)
+        plain = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with plain:
+            default = _send_buffer(plain)
+        if sndbuf < 0:
+            assert small == [default]
+            assert large[0] > default
+        else:
+            assert small == large == [2 * sndbuf]
+    finally:
+        ctx.destroy(linger=0)

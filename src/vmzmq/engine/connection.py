@@ -73,6 +73,7 @@ class StreamConnection:
         "uncork_pending",
         "cork_epoch",
         "cork_bytes",
+        "grow_sndbuf",
         "muted",
         "interest",
         "direct",
@@ -120,6 +121,7 @@ class StreamConnection:
         self.uncork_pending = False
         self.cork_epoch = 0
         self.cork_bytes = 0
+        self.grow_sndbuf = False
         self.muted = False
         self.interest = READ
         self.direct = False
@@ -136,6 +138,7 @@ class StreamConnection:
         except OSError:
             self.peer_address = ""
         opts = core.options
+        self.grow_sndbuf = opts.sndbuf < 0  # see _send_large
         if self.raw:
             self.zmtp = None
         else:
@@ -514,6 +517,15 @@ class StreamConnection:
     def _send_large(self, parts: list) -> None:
         """A large message goes out as its own buffers (no copy of the body), after what
         was queued before it."""
+        if self.grow_sndbuf:
+            # Once, when large messages start: the kernel's default send buffer may be what
+            # bounds them (ipc's is), while small messages are better off without the memory.
+            self.grow_sndbuf = False
+            try:
+                self.transport.grow_send_buffer(self.sock)
+            except OSError as exc:
+                log.debug("vmzmq: could not enlarge the send buffer on %s: %s",
+                          self.endpoint, exc.strerror)
         out = self.out
         if out and not self.want_write:
             self._flush()

@@ -75,6 +75,14 @@ class StreamTransport(Protocol):
         """
         ...
 
+    def grow_send_buffer(self, sock: socket.socket) -> None:
+        """Called once, when a connection first sends a large message with ZMQ_SNDBUF unset:
+        enlarge SO_SNDBUF if the kernel does not (tcp autotunes; ipc does not).
+
+        Raises OSError when the kernel refuses.
+        """
+        ...
+
     def peer_address(self, sock: socket.socket) -> str:
         """Peer-Address metadata: the peer's IP for tcp, "" otherwise."""
         ...

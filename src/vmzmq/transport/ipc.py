@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..error import with_detail
-from .sockopts import apply_buffer_sizes
+from .sockopts import apply_buffer_sizes, raise_send_buffer
 
 __all__ = ["MAX_PATH_BYTES", "TRANSPORT", "IpcEndpoint", "IpcTransport"]
 
@@ -218,6 +218,13 @@ class IpcTransport:
         # An accepted Python socket starts blocking whatever the listener is.
         sock.setblocking(False)
         apply_buffer_sizes(sock, opts)
+
+    def grow_send_buffer(self, sock: socket.socket) -> None:
+        # A unix socket moves at most its send buffer per wake-up of the reader and never
+        # grows it: 208 KiB by default, which holds 1 MiB messages to libzmq's speed. Asking
+        # for 1 MiB (the kernel doubles it, capped by net.core.wmem_max) more than doubles
+        # that, for less kernel memory than tcp's own autotuning may take (4 MiB).
+        raise_send_buffer(sock, 1024 * 1024)
 
     def peer_address(self, sock: socket.socket) -> str:
         return ""

@@ -308,6 +308,9 @@ class TcpTransport:
                         sock.setsockopt(socket.IPPROTO_TCP, opt, value)
         _set_tos_priority(sock, opts)
 
+    def grow_send_buffer(self, sock: socket.socket) -> None:
+        pass  # the kernel autotunes tcp buffers
+
     def peer_address(self, sock: socket.socket) -> str:
         try:
             return str(sock.getpeername()[0])

@@ -523,6 +523,9 @@ class VmciTransport:
         # Python socket starts blocking, so only that needs fixing.
         sock.setblocking(False)
 
+    def grow_send_buffer(self, sock: socket.socket) -> None:
+        pass  # the VMCI_BUFFER_* options size vsock queues
+
     def peer_address(self, sock: socket.socket) -> str:
         # libzmq attaches a Peer-Address property for IP peers only.
         return ""
