@@ -253,3 +253,26 @@ def test_body_buffer_respects_max_message_size() -> None:
     assert events == [[b"a" * 100, b"b" * LARGE_FRAME]]
     with pytest.raises(ProtocolError):  # over it: refused on the declared size, no buffer
         feed(dec, encode_message([b"a" * 100, b"b" * (LARGE_FRAME * 2)])[:200])
+
+
+def test_bare_single_frames() -> None:
+    """With bare_single_frames a one-frame message is its bytes on every path (a run of short
+    frames, a long header, a body split across reads, a body buffer); more frames stay a list."""
+    dec = FrameDecoder(lambda body, events: None, bare_single_frames=True)
+    dec.data_allowed = True
+    wire = (encode_message([b"a"]) + encode_message([b"b", b"c"]) + encode_message([b""])
+            + encode_message([b"L" * 300]))
+    assert feed(dec, wire) == [b"a", [b"b", b"c"], b"", b"L" * 300]
+    split = encode_message([b"s" * 200])
+    assert feed(dec, split[:50]) == []
+    assert feed(dec, split[50:]) == [b"s" * 200]
+    large = encode_message([b"B" * LARGE_FRAME])
+    assert feed(dec, large[:100]) == []
+    buf = dec.read_buffer()
+    assert buf is not None
+    buf[:] = large[100:]
+    buf.release()
+    events: list[Any] = []
+    dec.buffer_filled(len(large) - 100, events)
+    assert events == [b"B" * LARGE_FRAME]
+    assert type(events[0]) is bytes

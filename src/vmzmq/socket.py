@@ -572,8 +572,8 @@ class Socket:
                         if pipe.watch and len(pipe.inq) <= pipe.rcvhwm >> 1:
                             with self._lock:
                                 pipe.check_resume()
-                        if len(msg) == 1:
-                            return msg[0]
+                        if type(msg) is bytes:  # a one-frame message (see engine/pipe.py)
+                            return msg
                         parts.extend(msg)
                         return parts.popleft()
                 lock = self._lock  # the common case first, kept short (see send)

@@ -156,6 +156,7 @@ class StreamConnection:
                 mechanism=NullMechanism(),
                 properties=props,
                 max_message_size=limit,
+                bare_single_frames=True,  # pipes hold them so (see StreamPipe.pop)
             )
         core.connections.add(self)
         core.conn_version += 1
@@ -257,7 +258,7 @@ class StreamConnection:
     def _dispatch(self, events: list) -> None:
         batch: list = []
         for ev in events:
-            if type(ev) is list:
+            if type(ev) is list or type(ev) is bytes:
                 batch.append(ev)
             elif isinstance(ev, HandshakeComplete):
                 self._handshake_done(ev)

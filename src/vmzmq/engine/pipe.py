@@ -1,7 +1,9 @@
 """Pipes: a socket's link to one peer.
 
 A pipe's ``inq`` holds whole messages (lists of frames) received from the peer, and
-``Subscription`` markers for publishers. ``send()`` hands a message towards the peer.
+``Subscription`` markers for publishers; a stream pipe holds a one-frame message as its bare
+``bytes`` (no list per message on the hot path), which ``pop`` turns into a list, so only
+``Socket.recv``'s lock-free pop sees the difference. ``send()`` hands a message towards the peer.
 Patterns only ever see this interface; whether the peer is a stream connection or another
 socket of the same context (inproc) is the pipe's business.
 
@@ -107,7 +109,7 @@ class StreamPipe(Pipe):
         msg = self.inq.popleft()
         if self.watch:
             self.check_resume()
-        return msg
+        return [msg] if type(msg) is bytes else msg
 
     def check_resume(self) -> None:
         """Resume reading once the reader has taken ``inq`` down to half the mark (the

@@ -100,6 +100,8 @@ class ZmtpConnection:
     ``as_server`` is the greeting's as-server bit; it only means something for mechanisms with
     client and server roles (always 0 for NULL). ``max_message_size`` is MAXMSGSIZE: -1 for no
     limit, else a larger message (sum of its frame sizes), or command, is a ProtocolError.
+    With ``bare_single_frames`` a one-frame data message is returned as its ``bytes`` frame
+    rather than a list of one (see :class:`FrameDecoder`).
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class ZmtpConnection:
         mechanism: Mechanism | None = None,
         properties: Mapping[str, BytesLike | str] | None = None,
         max_message_size: int = -1,
+        bare_single_frames: bool = False,
     ) -> None:
         if socket_type not in SOCKET_TYPES:
             raise ValueError(f"{socket_type!r} is not a ZMTP socket type")
@@ -135,7 +138,7 @@ class ZmtpConnection:
 
         self._greeting = bytearray()
         self._out: list[bytes] = []
-        self._decoder = FrameDecoder(self._on_command, max_message_size)
+        self._decoder = FrameDecoder(self._on_command, max_message_size, bare_single_frames)
         self._wrapped = self.mechanism.wraps_frames
         # True once messages are framed as they are (handshake done, mechanism doesn't wrap):
         # the encoders test this one flag on their fast path.
@@ -162,7 +165,8 @@ class ZmtpConnection:
     def receive(self, data: BytesLike) -> list[Any]:
         """Feed received bytes; return the events they complete, in order.
 
-        Data messages are lists of ``bytes`` frames; the rest are :mod:`.events` objects.
+        Data messages are lists of ``bytes`` frames (a one-frame one is bare ``bytes`` with
+        ``bare_single_frames``); the rest are :mod:`.events` objects.
         Raises :class:`ProtocolError` (and nothing else) if the peer broke the protocol; its
         ``events`` attribute holds what this call decoded before the error. After the
         connection failed or the peer sent ERROR, further bytes are ignored.

@@ -1,8 +1,8 @@
 """What :meth:`ZmtpConnection.receive` returns, besides data messages.
 
-A data message is a plain ``list`` of ``bytes`` frames, not one of these classes: it is the hot
-path, and the engine tells it apart with ``type(event) is list``. Everything else is one of the
-small frozen classes below.
+A data message is a plain ``list`` of ``bytes`` frames (or, with ``bare_single_frames``, a
+one-frame message is just its ``bytes``), not one of these classes: it is the hot path, and
+the engine tells it apart by type. Everything else is one of the small frozen classes below.
 """
 
 from __future__ import annotations
