@@ -859,6 +859,78 @@ def test_inproc_hwm_is_sum_of_both_sides(contexts) -> None:
     assert n == 20  # libzmq: SNDHWM + RCVHWM
 
 
+@pytest.mark.parametrize("pushers", [1, 2], ids=["lock-free-recv", "fair-queued-recv"])
+def test_inproc_sender_blocked_at_hwm_resumes_as_the_receiver_reads(contexts, pushers) -> None:
+    """Senders blocked on a full inproc pipe are woken by the reader, whether it pops its
+    only pipe without the lock or fair-queues several: everything arrives, in order."""
+    ctx = contexts()
+    pull = ctx.socket(zmq.PULL)
+    pull.rcvhwm = 5
+    pull.rcvtimeo = 10000
+    pull.bind("inproc://resume")
+    count = 3000
+    errors: list[BaseException] = []
+
+    def sender(tag: bytes) -> None:
+        try:
+            push = ctx.socket(zmq.PUSH)
+            push.sndhwm = 5
+            push.sndtimeo = 10000
+            push.connect("inproc://resume")
+            for i in range(count):
+                push.send(tag + i.to_bytes(4, "big"))
+            push.close()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sender, args=(bytes((65 + k,)),)) for k in range(pushers)]
+    for t in threads:
+        t.start()
+    got: dict[bytes, list[int]] = {}
+    for _ in range(count * pushers):
+        msg = pull.recv()
+        got.setdefault(msg[:1], []).append(int.from_bytes(msg[1:], "big"))
+    for t in threads:
+        t.join(10)
+    assert not errors, errors
+    assert all(v == list(range(count)) for v in got.values()) and len(got) == pushers
+
+
+def test_inproc_pollout_wakes_when_the_reader_makes_room(contexts) -> None:
+    """A Poller waiting for POLLOUT on a full inproc pipe wakes once the reader (popping
+    without the lock) has taken the queue down, not at its timeout."""
+    ctx = contexts()
+    pull = ctx.socket(zmq.PULL)
+    pull.rcvhwm = 4
+    pull.bind("inproc://pollout")
+    push = ctx.socket(zmq.PUSH)
+    push.sndhwm = 4
+    push.connect("inproc://pollout")
+    sent = 0
+    with pytest.raises(zmq.Again):
+        while sent < 100:
+            push.send(b"m", zmq.DONTWAIT)
+            sent += 1
+    assert sent == 8
+    poller = zmq.Poller()
+    poller.register(push, zmq.POLLOUT)
+    assert poller.poll(0) == []
+
+    def drain() -> None:
+        time.sleep(0.2)
+        for _ in range(sent):
+            pull.recv()
+
+    t = threading.Thread(target=drain)
+    t.start()
+    t0 = time.monotonic()
+    events = dict(poller.poll(10000))
+    waited = time.monotonic() - t0
+    t.join(10)
+    assert events.get(push) == zmq.POLLOUT
+    assert waited < 5, f"POLLOUT came only after {waited:.1f} s"
+
+
 CHILD_HWM_MEMORY = r"""
 import json, socket, sys, time
 sys.path.insert(0, sys.argv[1])

@@ -556,10 +556,11 @@ class Socket:
         parts = self._recv_parts
         if not parts:
             if copy and not self._closed:
-                # The commonest case of all, one stream peer with messages waiting, pops
-                # without the lock: only this thread takes messages out of a pipe (a socket
-                # is used by one thread at a time) and a deque's popleft is atomic against
-                # the I/O thread's extend. Anything else takes the lock below.
+                # The commonest case of all, one peer with messages waiting, pops without
+                # the lock: only this thread takes messages out of a pipe (a socket is used
+                # by one thread at a time) and a deque's popleft is atomic against the
+                # writer's extend (the I/O thread's, or an inproc peer's, which holds its
+                # own lock anyway). Anything else takes the lock below.
                 core = self._core
                 pipe = self._solo_queue.solo
                 if pipe is not None and pipe.inq and not core.attention:

@@ -46,11 +46,17 @@ class Pipe:
         "endpoint",
         "pattern_state",
         "locally_initiated",
+        "rcvhwm",
+        "watch",
     )
 
     def __init__(self, core: Any, *, conflate: bool = False, endpoint: str = "") -> None:
         self.core = core
         self.inq: deque = deque(maxlen=1) if conflate else deque()
+        self.rcvhwm = 0  # how many messages the writer may put in ``inq`` (0: no limit)
+        # Set by the writer when ``inq`` is full; a reader popping without the lock (see
+        # Socket.recv) must call ``check_resume`` once ``inq`` is down to half of ``rcvhwm``.
+        self.watch = False
         self.routing_id: bytes = b""
         self.properties: dict[str, bytes] = {}
         self.dead = False
@@ -59,6 +65,11 @@ class Pipe:
         self.locally_initiated = False
 
     def pop(self) -> Any:
+        raise NotImplementedError
+
+    def check_resume(self) -> None:
+        """The reader has taken ``inq`` down to half of ``rcvhwm`` while ``watch`` was set:
+        let the writer go on."""
         raise NotImplementedError
 
     def send(self, msg: list) -> None:
@@ -91,7 +102,7 @@ class StreamPipe(Pipe):
     connection is down and flow once the next handshake completes (unless IMMEDIATE).
     """
 
-    __slots__ = ("outq", "engine", "sndhwm", "rcvhwm", "watch")
+    __slots__ = ("outq", "engine", "sndhwm")
 
     def __init__(self, core: Any, *, endpoint: str = "") -> None:
         opts = core.options
@@ -99,11 +110,9 @@ class StreamPipe(Pipe):
         self.outq: deque = deque(maxlen=1) if opts.conflate else deque()
         self.engine: StreamConnection | None = None
         self.sndhwm: int = opts.sndhwm
-        self.rcvhwm: int = opts.rcvhwm
-        # Set by the connection before it fills ``inq`` up to RCVHWM (it may stop reading
-        # then); a reader that pops without the lock must then come back under the lock to
-        # resume reading. Cleared only under the lock, by ``check_resume``.
-        self.watch = False
+        # The connection sets ``watch`` before it fills ``inq`` up to RCVHWM (it may stop
+        # reading then); it is cleared only under the lock, by ``check_resume``.
+        self.rcvhwm = opts.rcvhwm
 
     def pop(self) -> Any:
         msg = self.inq.popleft()
@@ -113,7 +122,7 @@ class StreamPipe(Pipe):
 
     def check_resume(self) -> None:
         """Resume reading once the reader has taken ``inq`` down to half the mark (the
-        socket's lock is held)."""
+        socket's lock is held: the I/O thread also reads ``watch``)."""
         engine = self.engine
         if engine is None or not engine.read_paused:
             self.watch = False
@@ -173,7 +182,10 @@ class InprocPipe(Pipe):
     """A peer in the same context: messages go straight into the other socket's pipe.
 
     The two sides run under different locks, so they touch each other only through deque
-    operations (atomic under the GIL) and signalers, never through each other's patterns.
+    operations (atomic under the GIL), the reader's ``watch`` flag and signalers, never
+    through each other's patterns. A writer that finds the reader's queue full sets ``watch``
+    and then looks again; a reader pops and then reads ``watch``. Under the GIL that order
+    means a writer about to wait either sees the room or gets the reader's signal.
     """
 
     __slots__ = ("peer", "hwm")
@@ -201,6 +213,7 @@ class InprocPipe(Pipe):
         theirs = peer.core.options if peer.core is not None else mine
         self.hwm = mine.sndhwm + theirs.rcvhwm if mine.sndhwm and theirs.rcvhwm else 0
         peer.hwm = theirs.sndhwm + mine.rcvhwm if theirs.sndhwm and mine.rcvhwm else 0
+        self.rcvhwm, peer.rcvhwm = peer.hwm, self.hwm
 
     def adopt(self, core: Any) -> None:
         """The endpoint got bound: this (pending) half now belongs to ``core``."""
@@ -209,16 +222,29 @@ class InprocPipe(Pipe):
 
     def pop(self) -> Any:
         msg = self.inq.popleft()
-        peer = self.peer
-        if peer is not None and peer.core is not None and peer.core.signaler.waiters:
-            peer.core.signaler.signal()  # the peer may be blocked on a full pipe
+        if self.watch and len(self.inq) <= self.rcvhwm >> 1:
+            self.check_resume()
         return msg
+
+    def check_resume(self) -> None:
+        # Any thread may call this: the writer only ever sets ``watch`` before looking again.
+        self.watch = False
+        peer = self.peer
+        if peer is not None and peer.core is not None:
+            peer.core.signaler.signal()  # a no-op unless someone waits on it
+
+    def _full(self, inq: deque) -> bool:
+        """Whether the peer's queue is at the mark, after asking its reader to wake us."""
+        peer = self.peer
+        peer.watch = True  # type: ignore[union-attr]
+        return len(inq) >= self.hwm
 
     def writable(self) -> bool:
         peer = self.peer
         if peer is None or self.dead:
             return False
-        return not self.hwm or len(peer.inq) < self.hwm
+        hwm = self.hwm
+        return not hwm or len(peer.inq) < hwm or not self._full(peer.inq)
 
     def send(self, msg: list) -> None:
         peer = self.peer
@@ -233,7 +259,7 @@ class InprocPipe(Pipe):
         if peer is None or self.dead:
             return False
         inq = peer.inq
-        if self.hwm and len(inq) >= self.hwm:
+        if self.hwm and len(inq) >= self.hwm and self._full(inq):
             return False
         inq.append(msg)
         if peer.core is not None:

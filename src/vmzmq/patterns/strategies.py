@@ -13,6 +13,10 @@ def _only_stream_pipe(pipes: list[Pipe]) -> StreamPipe | None:
     return None
 
 
+def _only_pipe(pipes: list[Pipe]) -> Pipe | None:
+    return pipes[0] if len(pipes) == 1 else None
+
+
 class LoadBalancer:
     """Round-robin over the pipes that can take a message now."""
 
@@ -68,9 +72,8 @@ class FairQueue:
     """Round-robin over the pipes that hold a message. ``last`` is where the last message
     came from (its metadata is what ``Frame.get()`` reports).
 
-    ``solo`` is the only pipe when there is exactly one and it is a stream pipe: the socket's
-    ``recv`` then pops it without taking the lock (see ``Socket.recv``). Inproc pipes are
-    left out because their pop signals the peer.
+    ``solo`` is the only pipe when there is exactly one: the socket's ``recv`` then pops it
+    without taking the lock (see ``Socket.recv`` and ``Pipe.watch``).
     """
 
     __slots__ = ("pipes", "_next", "last", "solo")
@@ -79,18 +82,18 @@ class FairQueue:
         self.pipes: list[Pipe] = []
         self._next = 0
         self.last: Pipe | None = None
-        self.solo: StreamPipe | None = None
+        self.solo: Pipe | None = None
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
-        self.solo = _only_stream_pipe(self.pipes)
+        self.solo = _only_pipe(self.pipes)
 
     def detach(self, pipe: Pipe) -> None:
         try:
             self.pipes.remove(pipe)
         except ValueError:
             pass
-        self.solo = _only_stream_pipe(self.pipes)
+        self.solo = _only_pipe(self.pipes)
 
     def recv(self) -> tuple[Any, Pipe] | tuple[None, None]:
         pipes = self.pipes
