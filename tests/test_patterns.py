@@ -943,6 +943,41 @@ def test_stream_unknown_peer_is_ehostunreach(ctx):
     assert exc.value.errno == zmq.EHOSTUNREACH
 
 
+@pytest.mark.parametrize("transport_name", ["inproc", "tcp", "ipc"])
+@pytest.mark.parametrize("peers", [1, 2], ids=["one-peer", "two-peers"])
+def test_one_frame_and_multipart_messages_interleave(ctx, endpoint, transport_name, peers):
+    """One-frame messages travel as bare bytes in pipes and multipart ones as lists: every
+    way of receiving (the lock-free pop of a lone peer, fair queueing, copy=False,
+    recv_multipart) gives back what was sent, in order."""
+    pull = sock(ctx, zmq.PULL)
+    addr = bind(pull, endpoint(transport_name))
+    pushes = [sock(ctx, zmq.PUSH) for _ in range(peers)]
+    for push in pushes:
+        push.connect(addr)
+    msgs = [[b"a"], [b"b", b"c"], [b""], [b"d" * 300], [b"e", b""], [b"f"]]
+    for push in pushes:
+        for m in msgs:
+            push.send_multipart(m)
+    got = []
+    for i in range(len(msgs) * peers):
+        if i % 3 == 0:
+            got.append(pull.recv_multipart())
+        elif i % 3 == 1:
+            frames = [pull.recv(copy=False)]
+            while frames[-1].more:
+                frames.append(pull.recv(copy=False))
+            got.append([f.bytes for f in frames])
+        else:
+            parts = [pull.recv()]
+            while pull.rcvmore:
+                parts.append(pull.recv())
+            got.append(parts)
+    for m in msgs:
+        assert got.count(m) == peers
+    if peers == 1:
+        assert got == msgs
+
+
 # -- CONFLATE, IMMEDIATE -----------------------------------------------------------------------
 
 

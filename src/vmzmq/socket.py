@@ -444,8 +444,8 @@ class Socket:
         if self._closed:
             raise with_detail(errno.ENOTSOCK, "the socket is closed")
         # The common case, kept short: it is most of a send's cost. (acquire/release costs
-        # half what ``with`` does on a lock.) A one-frame message joining a corked burst to a
-        # lone stream peer needs nothing but offer_corked.
+        # half what ``with`` does on a lock.) A one-frame message to a lone peer needs
+        # nothing but its engine's offer_one (joining a corked burst, or an inproc queue).
         lock = self._lock
         lock.acquire()
         try:
@@ -454,7 +454,7 @@ class Socket:
                     pipe = self._solo_sink.solo
                     if pipe is not None:
                         engine = pipe.engine
-                        if engine is not None and engine.offer_corked(data):
+                        if engine is not None and engine.offer_one(data):
                             return _DONE if track else None
                     msg = [data]
                 if self._pattern_send(msg):

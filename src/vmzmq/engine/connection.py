@@ -439,11 +439,11 @@ class StreamConnection:
             self._flush()
             if self.out_msgs >= hwm:
                 return False
-        if len(msg) != 1 or not self.offer_corked(msg[0]):
+        if len(msg) != 1 or not self.offer_one(msg[0]):
             self.send_message(msg)
         return True
 
-    def offer_corked(self, body: bytes) -> bool:
+    def offer_one(self, body: bytes) -> bool:
         """Queue the one-frame message ``body`` behind a corked burst in progress; False,
         doing nothing, if it would need more than that (no burst, a long frame, a wrapping
         mechanism, SNDHWM reached, messages waiting in the pipe). The owning socket's lock

@@ -1,8 +1,8 @@
 """Pipes: a socket's link to one peer.
 
 A pipe's ``inq`` holds whole messages (lists of frames) received from the peer, and
-``Subscription`` markers for publishers; a stream pipe holds a one-frame message as its bare
-``bytes`` (no list per message on the hot path), which ``pop`` turns into a list, so only
+``Subscription`` markers for publishers; a one-frame message sent or read on the hot path is
+held as its bare ``bytes`` (no list per message), which ``pop`` turns into a list, so only
 ``Socket.recv``'s lock-free pop sees the difference. ``send()`` hands a message towards the peer.
 Patterns only ever see this interface; whether the peer is a stream connection or another
 socket of the same context (inproc) is the pipe's business.
@@ -48,6 +48,7 @@ class Pipe:
         "locally_initiated",
         "rcvhwm",
         "watch",
+        "engine",
     )
 
     def __init__(self, core: Any, *, conflate: bool = False, endpoint: str = "") -> None:
@@ -57,6 +58,10 @@ class Pipe:
         # Set by the writer when ``inq`` is full; a reader popping without the lock (see
         # Socket.recv) must call ``check_resume`` once ``inq`` is down to half of ``rcvhwm``.
         self.watch = False
+        # What moves this pipe's messages, and takes a one-frame message from Socket.send
+        # straight (``offer_one``): a stream pipe's connection (None while it has none), an
+        # inproc pipe itself.
+        self.engine: Any = None
         self.routing_id: bytes = b""
         self.properties: dict[str, bytes] = {}
         self.dead = False
@@ -102,13 +107,13 @@ class StreamPipe(Pipe):
     connection is down and flow once the next handshake completes (unless IMMEDIATE).
     """
 
-    __slots__ = ("outq", "engine", "sndhwm")
+    __slots__ = ("outq", "sndhwm")
 
     def __init__(self, core: Any, *, endpoint: str = "") -> None:
         opts = core.options
         super().__init__(core, conflate=bool(opts.conflate), endpoint=endpoint)
         self.outq: deque = deque(maxlen=1) if opts.conflate else deque()
-        self.engine: StreamConnection | None = None
+        self.engine: StreamConnection | None = None  # set by the connection once it is ready
         self.sndhwm: int = opts.sndhwm
         # The connection sets ``watch`` before it fills ``inq`` up to RCVHWM (it may stop
         # reading then); it is cleared only under the lock, by ``check_resume``.
@@ -194,6 +199,7 @@ class InprocPipe(Pipe):
         super().__init__(core, conflate=bool(core.options.conflate), endpoint=endpoint)
         self.peer: InprocPipe | None = None
         self.hwm = 0
+        self.engine = self
 
     @staticmethod
     def pair(a_core: Any, b_core: Any, endpoint: str) -> tuple[InprocPipe, InprocPipe]:
@@ -224,7 +230,7 @@ class InprocPipe(Pipe):
         msg = self.inq.popleft()
         if self.watch and len(self.inq) <= self.rcvhwm >> 1:
             self.check_resume()
-        return msg
+        return [msg] if type(msg) is bytes else msg
 
     def check_resume(self) -> None:
         # Any thread may call this: the writer only ever sets ``watch`` before looking again.
@@ -254,7 +260,9 @@ class InprocPipe(Pipe):
         if peer.core is not None:
             peer.core.signaler.signal()
 
-    def offer(self, msg: list) -> bool:
+    def offer(self, msg: Any) -> bool:
+        """Send a message (a list of frames, or one frame's bytes: see ``offer_one``) if
+        the peer's queue has room."""
         peer = self.peer
         if peer is None or self.dead:
             return False
@@ -265,6 +273,10 @@ class InprocPipe(Pipe):
         if peer.core is not None:
             peer.core.signaler.signal()
         return True
+
+    # Socket.send's short way for a one-frame message: its bare bytes go into the peer's
+    # queue, as a stream connection's reads put them (see the module docstring).
+    offer_one = offer
 
     def send_subscription(self, topic: bytes, subscribe: bool) -> None:
         peer = self.peer

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.pipe import Pipe, StreamPipe, Subscription
-
-
-def _only_stream_pipe(pipes: list[Pipe]) -> StreamPipe | None:
-    if len(pipes) == 1 and type(pipes[0]) is StreamPipe:
-        return pipes[0]  # type: ignore[return-value]
-    return None
+from ..engine.pipe import Pipe, Subscription
 
 
 def _only_pipe(pipes: list[Pipe]) -> Pipe | None:
@@ -25,19 +19,19 @@ class LoadBalancer:
     def __init__(self) -> None:
         self.pipes: list[Pipe] = []
         self._next = 0
-        # The only pipe, when there is one and it is a stream pipe (see Socket.send).
-        self.solo: StreamPipe | None = None
+        # The only pipe, when there is one (see Socket.send).
+        self.solo: Pipe | None = None
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
-        self.solo = _only_stream_pipe(self.pipes)
+        self.solo = _only_pipe(self.pipes)
 
     def detach(self, pipe: Pipe) -> None:
         try:
             self.pipes.remove(pipe)
         except ValueError:
             pass
-        self.solo = _only_stream_pipe(self.pipes)
+        self.solo = _only_pipe(self.pipes)
 
     def pick(self) -> Pipe | None:
         pipes = self.pipes
