@@ -8,6 +8,7 @@ loopback and Unix sockets. Raw peers speak ZMTP bytes built by hand in fault_hel
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -660,6 +661,51 @@ def test_reconnect_ivl_steady_without_max(contexts) -> None:
     client.connect(f"tcp://{LOCALHOST}:{port}")
     delays = [next_event(mon, {"CONNECT_RETRIED"})[1] for _ in range(5)]
     assert all(60 <= d < 120 + 5 for d in delays), delays
+
+
+# -- corked bursts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, peers", [("PUSH", 1), ("PUB", 3)])
+def test_a_burst_tail_is_written_without_another_call(contexts, ipc_dir, kind, peers) -> None:
+    """Messages sent right after a direct write are corked; when the sender then neither
+    sends more nor waits, the I/O thread writes them, on every connection of the socket."""
+    ctx = contexts()
+    sender = ctx.socket(getattr(zmq, kind))
+    endpoint = bind(sender, "ipc", ipc_dir)
+    receivers = []
+    for _ in range(peers):
+        r = ctx.socket(zmq.SUB if kind == "PUB" else zmq.PULL)
+        if kind == "PUB":
+            r.setsockopt(zmq.SUBSCRIBE, b"")
+        r.rcvtimeo = 5000
+        r.connect(endpoint)
+        receivers.append(r)
+    deadline = time.monotonic() + 5
+    ready: set[int] = set()
+    while len(ready) < peers:  # until every peer is connected (and subscribed)
+        assert time.monotonic() < deadline, "peers never connected"
+        sender.send(b"warm-up")
+        time.sleep(0.01)
+        for i, r in enumerate(receivers):
+            try:
+                while True:
+                    r.recv(zmq.DONTWAIT)
+                    ready.add(i)
+            except zmq.Again:
+                pass
+    time.sleep(0.05)
+    for r in receivers:  # drop the last warm-ups
+        with contextlib.suppress(zmq.Again):
+            while True:
+                r.recv(zmq.DONTWAIT)
+    burst = [b"m%d" % i for i in range(50)]
+    for m in burst:
+        sender.send(m)
+    # From here on the sender is left alone: only the I/O thread can write the tail.
+    for r in receivers:
+        got = [r.recv() for _ in burst]  # Again after 5 s if the tail stayed corked
+        assert got == burst
 
 
 # -- high-water marks ------------------------------------------------------------------------

@@ -501,8 +501,11 @@ class StreamConnection:
                 self._flush()
             elif not self.want_write and not self.uncork_pending:
                 self.uncork_pending = True
-                self.core.corked = True
-                self.io.call_soon(self._uncork)
+                core = self.core
+                core.corked = True
+                if not core.uncork_list:  # one I/O thread call per socket, not per connection
+                    self.io.call_soon(core.uncork)
+                core.uncork_list.append(self)
             return
         n = self._send_now(data)
         if n < 0:
@@ -548,12 +551,6 @@ class StreamConnection:
             out.append(rest)
             self.out_msgs += 1
             self._want_write()
-
-    def _uncork(self) -> None:
-        with self.core.lock:
-            self.uncork_pending = False
-            if self.out and not self.want_write and not self.closed:
-                self._flush()
 
     def flush_corked(self) -> None:
         """The caller is about to wait (the lock is held): its burst is over, so write what

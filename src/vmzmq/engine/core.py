@@ -136,6 +136,9 @@ class SocketCore:
         # Set when a connection corks output (the next wait writes it first); conn_version
         # changes whenever a connection comes, goes, or stops or resumes reading.
         self.corked = False
+        # Connections whose corked output waits for the I/O thread (``uncork``); not empty
+        # exactly while that call is queued.
+        self.uncork_list: list = []
         self.conn_version = 0
         self._wait_set: tuple | None = None
         # Connections lent to the calling thread (see wait), and how it uses them.
@@ -235,6 +238,15 @@ class SocketCore:
         self.draining.append(pipe)
         self.attention = True
         self.signaler.signal()
+
+    def uncork(self) -> None:
+        """On the I/O thread: write what sending threads corked and did not write themselves
+        (see StreamConnection.send_message)."""
+        with self.lock:
+            conns, self.uncork_list = self.uncork_list, []
+            for conn in conns:
+                conn.uncork_pending = False
+                conn.flush_corked()
 
     # -- waiting ------------------------------------------------------------------------------
     def wait(
