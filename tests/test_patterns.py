@@ -320,6 +320,47 @@ def test_sub_does_not_report_a_message_its_filter_drops(ctx):
         sub.recv(zmq.DONTWAIT)
 
 
+@pytest.mark.parametrize("change", ["unsubscribe", "invert"])
+def test_sub_to_everything_stops_passing_all_when_its_filter_changes(ctx, change):
+    # Subscribed to everything, a SUB with one peer hands messages over without filtering
+    # them (Socket.recv pops the pipe itself); once the filter no longer passes everything,
+    # what is queued is filtered again, as libzmq filters on receipt.
+    pub = sock(ctx, zmq.PUB)
+    sub = sock(ctx, zmq.SUB)
+    sub.connect(bind(pub, "inproc://passall"))
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.SUBSCRIBE, b"k")
+    await_subscription(pub, sub)
+    pub.send(b"one")
+    assert sub.recv() == b"one"
+    pub.send(b"dropped")  # inproc: in the SUB's queue now
+    pub.send(b"kept")
+    if change == "unsubscribe":
+        sub.setsockopt(zmq.UNSUBSCRIBE, b"")
+        assert sub.recv() == b"kept"
+    else:
+        sub.setsockopt(zmq.INVERT_MATCHING, 1)  # only what matches no prefix: nothing
+        pub.send(b"z")
+    with pytest.raises(zmq.Again):
+        sub.recv(zmq.DONTWAIT)
+
+
+def test_sub_to_everything_keeps_order_after_a_poll(ctx, endpoint, transport):
+    # poll() reads a message ahead to know the filter passes it; the next recv must return
+    # that one first, not pop the pipe past it.
+    pub = sock(ctx, zmq.PUB)
+    sub = sock(ctx, zmq.SUB)
+    link(pub, sub, endpoint(transport))
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    await_subscription(pub, sub)
+    for i in range(20):
+        pub.send(b"m%d" % i)
+        if i % 5 == 0:
+            assert sub.poll(5000) == zmq.POLLIN
+    got = [sub.recv() for _ in range(20)]
+    assert got == [b"m%d" % i for i in range(20)]
+
+
 def test_pub_sends_to_every_matching_subscriber(ctx, endpoint, transport):
     pub = sock(ctx, zmq.PUB)
     addr = bind(pub, endpoint(transport))

@@ -240,6 +240,8 @@ class Socket:
         if spec.kind in ("bytes", "str") and isinstance(value, str):
             raise TypeError(f"unicode not allowed for {spec.name}, use setsockopt_string")
         self._opts.set(option, value)
+        with self._lock:
+            self._pattern.options_changed()
 
     def getsockopt(self, option: int) -> Any:
         self._check_open()

@@ -23,8 +23,9 @@ class Pattern:
     name = "?"
     eager_input = False
     takes_subscriptions = False  # publishers: SUBSCRIBE/CANCEL from peers reach the pattern
-    # A FairQueue whose messages ``recv`` returns unchanged, whose ``solo`` pipe the socket
-    # may pop without the lock (see Socket.recv); None where recv does more than that.
+    # Something whose ``solo`` is a pipe the socket may pop without the lock (see
+    # Socket.recv) because ``recv`` would return its messages unchanged: a FairQueue, or a
+    # subscriber's view of one; None where recv always does more than that.
     solo_queue: Any = None
     # Likewise a LoadBalancer whose ``solo`` pipe a one-frame send may go to straight.
     solo_sink: Any = None
@@ -63,6 +64,9 @@ class Pattern:
         return False
 
     # options that act
+    def options_changed(self) -> None:
+        """An option was set (the lock is held)."""
+
     def subscribe(self, topic: bytes) -> None:
         raise with_detail(errno.EINVAL, f"SUBSCRIBE does not apply to {self.name} sockets")
 

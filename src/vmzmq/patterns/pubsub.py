@@ -8,7 +8,7 @@ from collections import deque
 from ..engine.pipe import Pipe, StreamPipe, Subscription
 from ..error import with_detail
 from .base import Pattern
-from .strategies import FairQueue, SubscriptionIndex, TopicFilter, as_subscription
+from .strategies import FairQueue, SoloView, SubscriptionIndex, TopicFilter, as_subscription
 
 
 class XPub(Pattern):
@@ -28,6 +28,9 @@ class XPub(Pattern):
     def __init__(self, core) -> None:
         super().__init__(core)
         self.pipes: list[Pipe] = []
+        # Stream connections hand their input over as it arrives (``eager_input``); only
+        # inproc peers' subscriptions wait in their pipes to be looked at (``_take_input``).
+        self.polled: list[Pipe] = []
         self.subs = SubscriptionIndex()
         self.notices: deque = deque()  # (message, pipe it came from)
         self.last_pipe: Pipe | None = None
@@ -36,6 +39,8 @@ class XPub(Pattern):
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
+        if not isinstance(pipe, StreamPipe):
+            self.polled.append(pipe)
 
     def pipe_ready(self, pipe: Pipe) -> bool:
         # A connect-side pipe that reconnected talks to a new peer, which will resubscribe.
@@ -46,10 +51,11 @@ class XPub(Pattern):
         return True
 
     def detach(self, pipe: Pipe) -> None:
-        try:
-            self.pipes.remove(pipe)
-        except ValueError:
-            pass
+        for pipes in (self.pipes, self.polled):
+            try:
+                pipes.remove(pipe)
+            except ValueError:
+                pass
         if self.last_pipe is pipe:
             self.last_pipe = None
         self._unsubscribe_pipe(pipe)
@@ -90,9 +96,9 @@ class XPub(Pattern):
                     self.notices.append((sub.as_message(), pipe))
 
     def _take_input(self) -> None:
-        for pipe in self.pipes:
+        for pipe in self.polled:
             if pipe.inq:
-                for pipe in list(self.pipes):  # popping a dead pipe's last item detaches it
+                for pipe in list(self.polled):  # popping a dead pipe's last item detaches it
                     if pipe.inq:
                         self.input_arrived(pipe)
                 return
@@ -109,8 +115,19 @@ class XPub(Pattern):
             for pipe in targets:
                 if not pipe.writable():
                     return False
-        for pipe in targets:
-            pipe.offer(msg)  # dropped for a pipe at its mark, as libzmq's dist drops it
+        # Dropped for a pipe at its mark, as libzmq's dist drops it. A one-frame message
+        # joining a corked burst, or for an inproc peer, goes straight to the pipe's engine
+        # (as in Socket.send); ``targets`` is a set of its own, so a pipe that dies on the
+        # way does not disturb the loop.
+        if len(msg) == 1:
+            body = msg[0]
+            for pipe in targets:
+                engine = pipe.engine
+                if engine is None or not engine.offer_one(body):
+                    pipe.offer(msg)
+        else:
+            for pipe in targets:
+                pipe.offer(msg)
         return True
 
     def recv(self) -> list | None:
@@ -174,9 +191,21 @@ class XSub(Pattern):
         self.filter = TopicFilter()
         # A message read ahead by can_recv() (it must know the filter lets one through)
         self.pending: list | None = None
+        self.solo_queue = SoloView()
+
+    def _update_solo(self) -> None:
+        # Socket.recv may pop the only pipe itself while recv would pass every message on
+        # unchanged: subscribed to everything, nothing inverted, nothing read ahead.
+        passes_all = (b"" in self.filter.topics and not self.options.invert_matching
+                      and self.pending is None)
+        self.solo_queue.solo = self.fq.solo if passes_all else None
+
+    def options_changed(self) -> None:
+        self._update_solo()
 
     def attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)
+        self._update_solo()
         self.pipes.append(pipe)
         # A new publisher learns what we want now; later (un)subscriptions follow one by
         # one through the pipe, so its counts match ours (libzmq does the same).
@@ -202,6 +231,7 @@ class XSub(Pattern):
 
     def detach(self, pipe: Pipe) -> None:
         self.fq.detach(pipe)
+        self._update_solo()
         try:
             self.pipes.remove(pipe)
         except ValueError:
@@ -216,6 +246,7 @@ class XSub(Pattern):
                 self._to_all(topic, True)
             elif self.filter.remove(topic):
                 self._to_all(topic, False)
+            self._update_solo()
             return True
         for pipe in self.pipes:
             if pipe.writable():
@@ -231,6 +262,7 @@ class XSub(Pattern):
         pending = self.pending
         if pending is not None:
             self.pending = None
+            self._update_solo()
             return pending
         invert = self.options.invert_matching
         match = self.filter.match
@@ -249,6 +281,7 @@ class XSub(Pattern):
     def can_recv(self) -> bool:
         if self.pending is None and self.fq.has_input():
             self.pending = self.recv()
+            self._update_solo()
         return self.pending is not None
 
 

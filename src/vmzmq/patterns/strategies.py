@@ -125,6 +125,16 @@ class FairQueue:
         return False
 
 
+class SoloView:
+    """A pattern's ``solo_queue`` when its queue's only pipe may be popped directly only some
+    of the time (a subscriber whose filter passes everything): the pattern keeps ``solo``."""
+
+    __slots__ = ("solo",)
+
+    def __init__(self) -> None:
+        self.solo: Pipe | None = None
+
+
 class SubscriptionIndex:
     """Which pipes want which topic prefixes, with counts (a topic subscribed twice needs
     two cancels). Matching looks up each distinct subscription length's prefix of the
