@@ -389,6 +389,32 @@ def test_many_small_messages_in_order(
     assert expected == n
 
 
+@pytest.mark.parametrize("pattern", [("PUSH", "PULL"), ("PUB", "SUB")], ids=["push", "pub"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_corked_bursts_of_every_frame_size_reach_libzmq(
+    rig: Rig, transport: str, pattern: tuple[str, str]
+) -> None:
+    """A burst is corked after its first message, and a corked one-frame message is framed by
+    the connection itself: short and long headers, around the 255/256 and 64 KiB limits,
+    decoded by libzmq in order."""
+    sender, receiver = _sender_receiver(rig, transport, "vm_to_zmq", "vm_binds", pattern)
+    if pattern[1] == "SUB":
+        receiver.setsockopt(SUBSCRIBE, b"")
+        deadline = time.monotonic() + TIMEOUT
+        while not receiver.poll(10):  # until the subscription has reached the publisher
+            assert time.monotonic() < deadline, "subscription never arrived"
+            sender.send(b"probe")
+        while receiver.poll(50):
+            receiver.recv()
+    sizes = [0, 1, 254, 255, 256, 257, 1000, 65535 - 9, 65535, 65536, 70000]
+    msgs = [(b"%d:" % i).ljust(size, b"x") for i in range(30) for size in sizes]
+    for m in msgs:
+        sender.send(m)
+    got = [recv_within(receiver)[0] for _ in msgs]
+    assert [len(m) for m in got] == [len(m) for m in msgs]
+    assert got == msgs
+
+
 def test_linger_delivers_to_libzmq_after_close(rig: Rig) -> None:
     """Messages still queued in a vmzmq PUSH (the libzmq PULL is slow: RCVHWM 10, 12 MiB in
     flight) are delivered after close(linger=...). tcp only: over ipc libzmq itself drops

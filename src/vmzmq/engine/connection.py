@@ -17,6 +17,7 @@ from collections import deque
 from typing import Any
 
 from ..zmtp import (
+    FLAG_LONG,
     SHORT_HEADERS,
     Cancel,
     HandshakeComplete,
@@ -46,6 +47,8 @@ MEMORY_SIZE = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 CORK_WINDOW = 0.0005
 # Corked output is written by the sending thread itself once this much has gathered.
 CORK_BYTES = 64 * 1024
+# The flags octet of a final data frame with an 8-octet size.
+_LONG_LAST = bytes((FLAG_LONG,))
 
 
 class StreamConnection:
@@ -445,7 +448,7 @@ class StreamConnection:
 
     def offer_one(self, body: bytes) -> bool:
         """Queue the one-frame message ``body`` behind a corked burst in progress; False,
-        doing nothing, if it would need more than that (no burst, a long frame, a wrapping
+        doing nothing, if it would need more than that (no burst, a large message, a wrapping
         mechanism, SNDHWM reached, messages waiting in the pipe). The owning socket's lock
         is held.
 
@@ -455,16 +458,22 @@ class StreamConnection:
         set that up with the first corked message. ``clear`` implies the handshake is done.
         """
         out = self.out
-        n = len(body)
-        if not out or n > 255 or not self.clear:
+        if not out or not self.clear:
             return False
         pipe = self.pipe
         hwm = pipe.sndhwm
         if (hwm and self.out_msgs >= hwm) or pipe.outq or pipe.dead:
             return False
-        out.append(SHORT_HEADERS[n] + body)
+        n = len(body)
+        if n < 256:
+            out.append(SHORT_HEADERS[n] + body)
+            n += self.cork_bytes + 2
+        elif n < CORK_BYTES:
+            out.append(_LONG_LAST + n.to_bytes(8, "big") + body)
+            n += self.cork_bytes + 9
+        else:
+            return False  # goes out as its own buffers (_send_large)
         self.out_msgs += 1
-        n += self.cork_bytes + 2
         self.cork_bytes = n
         if n >= CORK_BYTES:
             self._flush()  # see send_message

@@ -8,12 +8,13 @@ from .commands import get_property
 from .connection import INVALID_SOCKET_TYPE, State, ZmtpConnection
 from .errors import ProtocolError
 from .events import Cancel, HandshakeComplete, PeerError, Ping, Pong, Subscribe
-from .frames import LARGE_FRAME, SHORT_HEADERS, FrameDecoder
+from .frames import FLAG_LONG, LARGE_FRAME, SHORT_HEADERS, FrameDecoder
 from .greeting import GREETING_SIZE, Greeting, build_greeting, parse_greeting
 from .mechanism import Mechanism, NullMechanism
 from .socket_types import SOCKET_TYPES, compatible
 
 __all__ = [
+    "FLAG_LONG",
     "GREETING_SIZE",
     "INVALID_SOCKET_TYPE",
     "LARGE_FRAME",
