@@ -663,6 +663,37 @@ def test_reconnect_ivl_steady_without_max(contexts) -> None:
     assert all(60 <= d < 120 + 5 for d in delays), delays
 
 
+# -- reads -----------------------------------------------------------------------------------
+
+
+def test_partial_frames_survive_reads_of_other_connections(contexts) -> None:
+    """Reads land in one buffer per thread, not per connection: a frame cut between two reads
+    of one peer must come out whole although other peers' reads used the buffer in between."""
+    ctx = contexts()
+    router = ctx.socket(zmq.ROUTER)
+    router.rcvtimeo = 5000
+    port = router.bind_to_random_port(f"tcp://{LOCALHOST}")
+    peers = [raw_zmtp_peer((LOCALHOST, port), b"DEALER", identity=b"p%d" % i) for i in range(3)]
+    bodies = {b"p%d" % i: bytes([65 + i]) * size
+              for i, size in enumerate([100, 300, 70_000])}  # short, long, large frame
+    wires = {pid: message(body) for pid, body in bodies.items()}
+    cuts = [1, 2, 7, 40, 99]
+    pos = dict.fromkeys(wires, 0)
+    try:
+        for cut in cuts + [None]:  # each peer in turn sends its next piece
+            for (pid, wire), peer in zip(wires.items(), peers, strict=True):
+                end = len(wire) if cut is None else min(cut, len(wire))
+                if end > pos[pid]:
+                    peer.sendall(wire[pos[pid]:end])
+                    pos[pid] = end
+            time.sleep(0.02)  # let the I/O thread read what each peer sent so far
+        got = dict(router.recv_multipart() for _ in peers)
+        assert got == bodies
+    finally:
+        for peer in peers:
+            peer.close()
+
+
 # -- corked bursts --------------------------------------------------------------------------
 
 
