@@ -921,19 +921,19 @@ def test_router_drops_or_mandatory(contexts) -> None:
 
 
 def test_inproc_hwm_is_sum_of_both_sides(contexts) -> None:
-    ctx = contexts()
+    push, _pull = inproc_push_pull(contexts(), "hwm", 10)
+    assert fill(push, b"x", limit=1000, misses=1) == 20  # libzmq: SNDHWM + RCVHWM
+
+
+def inproc_push_pull(ctx: zmq.Context, name: str, hwm: int) -> tuple[zmq.Socket, zmq.Socket]:
+    """A PUSH bound at inproc://name and a PULL connected to it, both with ``hwm``."""
     push = ctx.socket(zmq.PUSH)
-    push.sndhwm = 10
+    push.sndhwm = hwm
     pull = ctx.socket(zmq.PULL)
-    pull.rcvhwm = 10
-    push.bind("inproc://hwm")
-    pull.connect("inproc://hwm")
-    n = 0
-    with pytest.raises(zmq.Again):
-        while n < 1000:
-            push.send(b"x", zmq.DONTWAIT)
-            n += 1
-    assert n == 20  # libzmq: SNDHWM + RCVHWM
+    pull.rcvhwm = hwm
+    push.bind(f"inproc://{name}")
+    pull.connect(f"inproc://{name}")
+    return push, pull
 
 
 @pytest.mark.parametrize("pushers", [1, 2], ids=["lock-free-recv", "fair-queued-recv"])
@@ -976,18 +976,8 @@ def test_inproc_sender_blocked_at_hwm_resumes_as_the_receiver_reads(contexts, pu
 def test_inproc_pollout_wakes_when_the_reader_makes_room(contexts) -> None:
     """A Poller waiting for POLLOUT on a full inproc pipe wakes once the reader (popping
     without the lock) has taken the queue down, not at its timeout."""
-    ctx = contexts()
-    pull = ctx.socket(zmq.PULL)
-    pull.rcvhwm = 4
-    pull.bind("inproc://pollout")
-    push = ctx.socket(zmq.PUSH)
-    push.sndhwm = 4
-    push.connect("inproc://pollout")
-    sent = 0
-    with pytest.raises(zmq.Again):
-        while sent < 100:
-            push.send(b"m", zmq.DONTWAIT)
-            sent += 1
+    push, pull = inproc_push_pull(contexts(), "pollout", 4)
+    sent = fill(push, b"m", limit=100, misses=1)
     assert sent == 8
     poller = zmq.Poller()
     poller.register(push, zmq.POLLOUT)
