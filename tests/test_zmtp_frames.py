@@ -177,6 +177,36 @@ def test_max_message_size_checked_on_declared_size() -> None:
         feed(dec, b"\x00\x01")
 
 
+@pytest.mark.parametrize("bare", [False, True])
+def test_long_one_frame_messages_in_a_run_of_short_ones(bare: bool) -> None:
+    """Long-header one-frame messages are decoded in the same loop as short frames; a long
+    header cut anywhere, a long frame of a multipart message, an oversized or top-bit size
+    still take the general path and its checks."""
+    def as_event(m: list[bytes]) -> object:
+        return m[0] if bare and len(m) == 1 else m
+
+    msgs = [[b"a"], [b"L" * 300], [b"b" * 255], [b"M" * 256], [b"x", b"Y" * 400],
+            [b"Z" * 70_000], [b"c"]]
+    wire = b"".join(encode_message(m) for m in msgs)
+    whole = FrameDecoder(lambda body, events: None, bare_single_frames=bare)
+    whole.data_allowed = True
+    assert feed(whole, wire) == [as_event(m) for m in msgs]
+    for cut in range(1, 330):  # through the first long header and body
+        dec = FrameDecoder(lambda body, events: None, bare_single_frames=bare)
+        dec.data_allowed = True
+        assert feed(dec, wire[:cut]) + feed(dec, wire[cut:]) == [as_event(m) for m in msgs]
+    limited = FrameDecoder(lambda body, events: None, 1000, bare_single_frames=bare)
+    limited.data_allowed = True
+    events: list[Any] = []
+    with pytest.raises(ProtocolError, match="exceeds"):
+        limited.feed(encode_message([b"ok"]) + encode_message([b"T" * 1001]), events)
+    assert events == [as_event([b"ok"])]  # what came before the error is kept
+    top = FrameDecoder(lambda body, events: None, bare_single_frames=bare)
+    top.data_allowed = True
+    with pytest.raises(ProtocolError, match="top bit"):
+        feed(top, encode_message([b"ok"]) + b"\x02" + (1 << 63).to_bytes(8, "big"))
+
+
 def test_huge_declared_size_holds_only_what_arrived() -> None:
     dec, _ = decoder()
     feed(dec, b"\x02" + (1 << 62).to_bytes(8, "big"))

@@ -18,6 +18,7 @@ This module is the hot path of the library, so it is written for CPython's sake:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ FLAG_MORE = 0x01
 FLAG_LONG = 0x02
 FLAG_COMMAND = 0x04
 _RESERVED_FLAGS = 0xF8
+_unpack_size = struct.Struct(">Q").unpack_from  # a long frame's 8-octet size
 
 #: Frames at least this large are passed by reference in :func:`encode_message_parts`, so the
 #: engine can hand them to ``sendmsg`` without copying; below it one copy into a joined buffer
@@ -267,7 +269,7 @@ class FrameDecoder:
         # and 1) take the first branch; everything is inlined except commands, which are rare.
         # Runs of short data frames, the commonest traffic of all, take a tighter inner loop
         # first (a one-frame message needs no size check there: 255 octets pass any limit it
-        # runs under).
+        # runs under), and so do whole one-frame messages with a long header.
         n = len(d)
         limit = self._limit
         data_ok = self.data_allowed
@@ -283,7 +285,19 @@ class FrameDecoder:
                     end = p + d[p - 1]
                     flags = d[p - 2]
                     if end > n or flags > 1:
-                        break
+                        if flags != 2 or parts:
+                            break
+                        # A one-frame message with a long header: most of what is not short.
+                        start = p + 7
+                        if start > n:
+                            break
+                        size = _unpack_size(d, p - 1)[0]
+                        end = start + size
+                        if end > n or size > limit:  # more to come, or the error path's
+                            break
+                        append(d[start:end] if bare else [d[start:end]])
+                        p = end + 2
+                        continue
                     if flags:  # MORE
                         msize += end - p
                         if msize > limit:
