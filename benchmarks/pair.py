@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from .worker import connected_push
+
 
 def _side(role: str, lib: str, endpoint: str, count: int, size: int, sndbuf: int) -> None:
     zmq = importlib.import_module("zmq" if lib == "pyzmq" else "vmzmq")
@@ -38,10 +40,7 @@ def _side(role: str, lib: str, endpoint: str, count: int, size: int, sndbuf: int
               f"main thread {cpu / n * 1e9:,.0f} ns/msg", flush=True)
         s.close(linger=0)
     else:
-        s = ctx.socket(zmq.PUSH)
-        if sndbuf:
-            s.setsockopt(zmq.SNDBUF, sndbuf)
-        s.connect(endpoint)
+        s = connected_push(zmq, ctx, endpoint, sndbuf)
         msg = b"x" * size
         send = s.send
         t0, c0 = time.perf_counter(), time.thread_time()

@@ -320,6 +320,15 @@ def thr_recv(spec: dict) -> None:
     ctx.term()
 
 
+def connected_push(zmq: Any, ctx: Any, endpoint: str, sndbuf: int | None) -> Any:
+    """A PUSH connected to ``endpoint``, with ZMQ_SNDBUF when ``sndbuf`` is given."""
+    s = ctx.socket(zmq.PUSH)
+    if sndbuf:
+        s.setsockopt(zmq.SNDBUF, sndbuf)
+    s.connect(endpoint)
+    return s
+
+
 def thr_send(spec: dict) -> None:
     lib, n, size, endpoint = spec["lib"], spec["count"], spec["size"], spec["endpoint"]
     sndbuf = spec.get("sndbuf")
@@ -337,10 +346,7 @@ def thr_send(spec: dict) -> None:
         return
     zmq = load(lib)
     ctx = zmq.Context()
-    s = ctx.socket(zmq.PUSH)
-    if sndbuf:
-        s.setsockopt(zmq.SNDBUF, sndbuf)
-    s.connect(endpoint)
+    s = connected_push(zmq, ctx, endpoint, sndbuf)
     msg = b"x" * size
     send = s.send
     for _ in range(n):
