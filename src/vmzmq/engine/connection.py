@@ -521,7 +521,6 @@ class StreamConnection:
             elif not self.want_write and not self.uncork_pending:
                 self.uncork_pending = True
                 core = self.core
-                core.corked = True
                 if not core.uncork_list:  # one I/O thread call per socket, not per connection
                     self.io.call_soon(core.uncork)
                 core.uncork_list.append(self)

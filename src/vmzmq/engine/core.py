@@ -133,12 +133,11 @@ class SocketCore:
         # Counts receives and waits: a send after either starts a new burst (a reply is not
         # corked, nor the first message after a blocked send).
         self.recv_epoch = 0
-        # Set when a connection corks output (the next wait writes it first); conn_version
-        # changes whenever a connection comes, goes, or stops or resumes reading.
-        self.corked = False
         # Connections whose corked output waits for the I/O thread (``uncork``); not empty
-        # exactly while that call is queued.
+        # exactly while that call is queued. A wait writes them first, and leaves the list
+        # to the queued call.
         self.uncork_list: list = []
+        # Changes whenever a connection comes, goes, or stops or resumes reading.
         self.conn_version = 0
         self._wait_set: tuple | None = None
         # Connections lent to the calling thread (see wait), and how it uses them.
@@ -276,10 +275,8 @@ class SocketCore:
         lock.acquire()
         try:
             self.recv_epoch += 1
-            if self.corked:
-                self.corked = False
-                for conn in self.connections:
-                    conn.flush_corked()
+            for conn in self.uncork_list:
+                conn.flush_corked()
             if reading:
                 wait_set = self._wait_set
                 if wait_set is None or wait_set[0] != self.conn_version:
