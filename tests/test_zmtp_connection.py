@@ -25,7 +25,7 @@ from vmzmq.zmtp import (
 )
 from vmzmq.zmtp.commands import command_body, parse_command, parse_properties, ready_body
 from vmzmq.zmtp.errors import ZMTP_INVALID_METADATA, ZMTP_UNEXPECTED_COMMAND
-from vmzmq.zmtp.frames import FLAG_COMMAND, encode_command, encode_message
+from vmzmq.zmtp.frames import encode_command, encode_message
 
 LIBZMQ_GREETING = b"\xff" + (1).to_bytes(8, "big") + b"\x7f\x03\x01NULL" + bytes(16 + 1 + 31)
 GREETING_3_0 = b"\xff" + bytes(8) + b"\x7f\x03\x00NULL" + bytes(16 + 1 + 31)
@@ -413,20 +413,29 @@ def test_wrapping_mechanism_plugs_in() -> None:
     wire = a.encode_message([b"secret", b"", b"x" * 300]) + a.encode_ping(0, b"p")
     assert b"secret" not in wire
     name, _ = parse_command(wire[2:])
-    assert wire[0] == FLAG_COMMAND and name == b"MESSAGE"
+    # Wrapped frames travel in data frames, as libzmq sends CURVE's MESSAGE.
+    assert wire[0] == 0 and name == b"MESSAGE"
     assert b.receive(wire) == [[b"secret", b"", b"x" * 300], Ping(0, b"p")]
     assert b.receive(a.encode_subscribe(b"t")) == [Subscribe(b"t")]
     assert b"".join(a.encode_message_parts([b"q"])) == a.encode_message([b"q"])
-    # a plain data frame is refused once every frame must be wrapped
+    # a clear data frame is refused once every frame must be wrapped: it is not a MESSAGE
     with pytest.raises(ProtocolError):
         b.receive(encode_message([b"clear"]))
 
 
-def test_roles_must_differ_for_mechanisms_with_roles() -> None:
+def test_wrapped_frames_may_not_have_more() -> None:
+    a = ZmtpConnection("DEALER", mechanism=XorMechanism(), as_server=False)
+    b = ZmtpConnection("ROUTER", mechanism=XorMechanism(), as_server=True)
+    connect(a, b)
+    wire = bytearray(a.encode_message([b"m"]))
+    wire[0] |= 1  # MORE on the data frame carrying the MESSAGE
+    with pytest.raises(ProtocolError, match="MORE"):
+        b.receive(bytes(wire))
+
+
+def test_greeting_role_bit_is_ours_but_the_peers_is_not_trusted() -> None:
+    # libzmq always sends as-server 0, so the peer's bit cannot refuse a connection.
     a = ZmtpConnection("DEALER", mechanism=XorMechanism(), as_server=True)
-    b = ZmtpConnection("DEALER", mechanism=XorMechanism(), as_server=True)
-    ga = a.start()
-    b.start()
-    assert ga[32] == 1
-    with pytest.raises(ProtocolError, match="both peers"):
-        b.receive(ga)
+    b = ZmtpConnection("DEALER", mechanism=XorMechanism(), as_server=False)
+    assert a.start()[32] == 1
+    assert b.start()[32] == 0

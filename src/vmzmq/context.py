@@ -11,6 +11,7 @@ from .engine.core import ContextCore
 from .error import ETERM, with_detail
 from .options import CONTEXT_OPTION_DEFAULTS, OPTIONS_BY_NAME, option_spec
 from .socket import Socket
+from .zap_client import ZapClient
 
 _CONTEXT_OPTION_NAMES = {
     "IO_THREADS": 1,
@@ -39,6 +40,7 @@ class Context:
 
     def __init__(self, io_threads: int = 1, shadow: Any = 0, **kwargs: Any) -> None:
         self._core = ContextCore()
+        self._core.zap_client = ZapClient(self)
         self._sockets: weakref.WeakSet[Socket] = weakref.WeakSet()
         self._sockopts: dict[int, Any] = {}
         self._options: dict[int, Any] = dict(CONTEXT_OPTION_DEFAULTS)
@@ -84,6 +86,7 @@ class Context:
         and lingering messages are delivered (or LINGER passes), then stop the I/O thread."""
         if self._closed:
             return
+        self._core.zap_client.close()
         self._core.terminate()
         self._closed = True
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import constants as C
 from .engine.core import SocketCore
+from .engine.security import check as check_security
 from .error import ZMQBindError, ZMQError, with_detail, zmq_error
 from .frame import Frame, MessageTracker
 from .options import OPTIONS_BY_NAME, SocketOptions, option_spec
@@ -338,6 +339,7 @@ class Socket:
             return _EndpointContext(self, addr, self.unbind)
         transport = get_transport(scheme)
         target = transport.parse_bind(scheme, address)
+        check_security(self._opts)
         try:
             sock, endpoint = transport.listen(target, self._opts)
         except ZMQError as exc:
@@ -364,6 +366,7 @@ class Socket:
             return _EndpointContext(self, addr, self.disconnect)
         transport = get_transport(scheme)
         target = transport.parse_connect(scheme, address)
+        check_security(self._opts)
         with self._lock:
             core.add_connecter(transport, target, addr)
             connecter = core.connecters[addr][-1]

@@ -17,12 +17,12 @@ import time
 from collections import deque
 from typing import Any
 
+from ..error import ZMQError
 from ..zmtp import (
     FLAG_LONG,
     SHORT_HEADERS,
     Cancel,
     HandshakeComplete,
-    NullMechanism,
     PeerError,
     Ping,
     Pong,
@@ -30,8 +30,11 @@ from ..zmtp import (
     Subscribe,
     ZmtpConnection,
 )
+from ..zmtp.errors import ZAP_UNSPECIFIED, AuthFailed
+from ..zmtp.zap import ZapRequest, parse_reply, request_frames
 from .loop import ERROR, READ, WRITE
 from .pipe import StreamPipe, Subscription
+from .security import build_mechanism
 
 log = logging.getLogger("vmzmq")
 _now = time.monotonic
@@ -48,6 +51,12 @@ MEMORY_SIZE = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 CORK_WINDOW = 0.0005
 # Corked output is written by the sending thread itself once this much has gathered.
 CORK_BYTES = 64 * 1024
+# How long a handshake waits for the ZAP handler when HANDSHAKE_IVL is 0 (no other timer would
+# end it): a handler that never answers must not hold a connection open forever.
+ZAP_TIMEOUT = 30.0
+# Properties only the engine or the authenticator may set; a peer's metadata never overrides
+# them, whatever case it spells them in.
+_RESERVED_PROPERTIES = frozenset({"peer-address", "user-id"})
 # The flags octet of a final data frame with an 8-octet size.
 _LONG_LAST = bytes((FLAG_LONG,))
 
@@ -102,6 +111,7 @@ class StreamConnection:
         "_hb_timeout",
         "_ttl_timer",
         "_ttl_seconds",
+        "_zap_id",
     )
 
     def __init__(
@@ -147,13 +157,20 @@ class StreamConnection:
         self._hb_timeout: Any = None
         self._ttl_timer: Any = None
         self._ttl_seconds = 0.0
+        self._zap_id = b""
         try:
             self.peer_address = transport.peer_address(sock)
         except OSError:
             self.peer_address = ""
         opts = core.options
         self.grow_sndbuf = opts.sndbuf < 0  # see _send_large
-        if self.raw:
+        mechanism = None
+        if not self.raw:
+            try:
+                mechanism = build_mechanism(opts)
+            except ZMQError as exc:  # options changed since bind/connect checked them
+                log.warning("vmzmq: cannot secure a connection on %s: %s", endpoint, exc)
+        if self.raw or mechanism is None:
             self.zmtp = None
         else:
             props: dict[str, bytes] = {}
@@ -166,8 +183,8 @@ class StreamConnection:
             limit = opts.maxmsgsize if opts.maxmsgsize >= 0 else MEMORY_SIZE
             self.zmtp = ZmtpConnection(
                 socket_type=core.type_name,
-                as_server=False,
-                mechanism=NullMechanism(),
+                as_server=bool(opts.as_server),
+                mechanism=mechanism,
                 properties=props,
                 max_message_size=limit,
                 bare_single_frames=True,  # pipes hold them so (see StreamPipe.pop)
@@ -175,6 +192,9 @@ class StreamConnection:
         core.connections.add(self)
         core.conn_version += 1
         self.io.add(self.fd, READ, self._on_events)
+        if not self.raw and self.zmtp is None:
+            self.close("no usable security mechanism", lost=True)
+            return
         if self.raw:
             self._handshake_done(None)
         else:
@@ -230,6 +250,11 @@ class StreamConnection:
                     pending = zmtp.data_to_send()
                     if pending:
                         self._write(pending)
+                    request = zmtp.take_zap_request()
+                    if request is not None:
+                        self._ask_zap(request)
+                        if self.closed:
+                            return
                 if events:
                     if self.ready and zmtp.commands_seen == commands:
                         self._deliver(events)  # data messages only: the common case
@@ -291,7 +316,13 @@ class StreamConnection:
             elif isinstance(ev, Pong):
                 pass
             elif isinstance(ev, PeerError):
-                self._lost(f"peer sent ERROR {ev.reason!r}", handshake=not self.ready)
+                reason = ev.reason
+                if not self.ready and reason in (b"300", b"400", b"500"):
+                    # The server's authenticator refused us (libzmq reports it the same way).
+                    self.core.event("HANDSHAKE_FAILED_AUTH", int(reason), self.endpoint)
+                    self._lost(f"refused by the peer's authenticator ({reason.decode()})")
+                    return
+                self._lost(f"peer sent ERROR {reason!r}", handshake=not self.ready)
                 return
         if batch:
             self._deliver(batch)
@@ -365,9 +396,16 @@ class StreamConnection:
             new = True
         else:
             new = False
-        pipe.properties = dict(ev.properties) if ev is not None else {}
+        props: dict[str, bytes] = {}
         if self.peer_address:
-            pipe.properties.setdefault("Peer-Address", self.peer_address.encode())
+            props["Peer-Address"] = self.peer_address.encode()
+        if ev is not None:
+            props.update(ev.auth)
+            taken = {name.lower() for name in props} | _RESERVED_PROPERTIES
+            for name, value in ev.properties.items():
+                if name.lower() not in taken:
+                    props[name] = value
+        pipe.properties = props
         pipe.engine = self
         if self.zmtp is not None:
             self.encode = self.zmtp.message_encoder()
@@ -392,6 +430,62 @@ class StreamConnection:
         opts = core.options
         if opts.heartbeat_ivl > 0 and not self.raw:
             self._hb_timer = self.io.call_later(opts.heartbeat_ivl / 1000, self._heartbeat)
+
+    def _ask_zap(self, request: ZapRequest) -> None:
+        """Send the mechanism's question to the ZAP handler (the lock is held)."""
+        core = self.core
+        zap = core.context.zap_client
+        opts = core.options
+        if zap is not None and zap.available():
+            self._zap_id = zap.next_id()
+            frames = request_frames(
+                request,
+                self._zap_id,
+                bytes(opts.zap_domain),
+                self.peer_address.encode(),
+                bytes(opts.routing_id),
+            )
+            if zap.request(frames, self._zap_id, self._zap_answer):
+                if opts.handshake_ivl <= 0:
+                    self._timers.append(self.io.call_later(ZAP_TIMEOUT, self._zap_timeout))
+                return
+        self._zap_result(None)
+
+    def _zap_answer(self, frames: list | None) -> None:
+        """The ZAP handler's reply, or None if it went away (the I/O thread, no lock)."""
+        with self.core.lock:
+            if self.closed or self.ready:
+                return
+            if frames is None:
+                exc = ProtocolError("the ZAP handler went away before it answered",
+                                    ZAP_UNSPECIFIED)
+                self.zmtp.zap_failed(exc)
+                self._protocol_error(exc)
+                return
+            try:
+                reply = parse_reply(frames, self._zap_id)
+            except ProtocolError as exc:
+                self.zmtp.zap_failed(exc)
+                self._protocol_error(exc)
+                return
+            self._zap_result(reply)
+
+    def _zap_result(self, reply: Any) -> None:
+        try:
+            events = self.zmtp.zap_reply(reply)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        pending = self.zmtp.data_to_send()
+        if pending:
+            self._write(pending)
+        if events and not self.closed:
+            self._dispatch(events)
+
+    def _zap_timeout(self) -> None:
+        with self.core.lock:
+            if not self.ready and not self.closed:
+                self._lost("the ZAP handler did not answer", handshake=True)
 
     def _handshake_timeout(self) -> None:
         with self.core.lock:
@@ -740,6 +834,15 @@ class StreamConnection:
                 self.sock.send(pending)
             except OSError:
                 pass
+        if isinstance(exc, AuthFailed):
+            log.info("vmzmq: %s socket refused a peer on %s: %s",
+                     self.core.type_name, self.endpoint, exc)
+            if exc.status:
+                self.core.event("HANDSHAKE_FAILED_AUTH", exc.status, self.endpoint)
+            else:
+                self.core.event("HANDSHAKE_FAILED_NO_DETAIL", errno.EFAULT, self.endpoint)
+            self._lost(f"authentication failed: {exc}")
+            return
         log.warning("vmzmq: dropping %s peer on %s: %s", self.core.type_name, self.endpoint, exc)
         self._lost(f"protocol error: {exc}", handshake=not self.ready, code=exc.code or 1)
 

@@ -64,6 +64,9 @@ class ContextCore:
         self.pending_inproc: dict[str, list[tuple[SocketCore, str]]] = {}
         self.sockets: set[SocketCore] = set()
         self.terminated = False
+        # Carries ZAP requests to inproc://zeromq.zap.01: installed by the facade's Context
+        # (it needs a socket, which the engine cannot make); None means no handler, ever.
+        self.zap_client: Any = None
         self._lingering = 0
         self._idle = threading.Condition(self.lock)
 

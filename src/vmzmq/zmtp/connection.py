@@ -54,10 +54,16 @@ from .frames import (
     encode_command,
     encode_message,
     encode_message_parts,
+    frame_header,
 )
 from .greeting import GREETING_SIZE, build_greeting, check_greeting_prefix, parse_greeting
 from .mechanism import Mechanism, NullMechanism
 from .socket_types import SOCKET_TYPES, compatible
+from .zap import ZapReply, ZapRequest
+
+
+def max_message_size_limit(max_message_size: int) -> int:
+    return max_message_size if max_message_size >= 0 else 1 << 64
 
 
 class State(enum.Enum):
@@ -87,6 +93,19 @@ _TRANSITIONS: dict[tuple[State, _Trigger], State] = {
     (State.TRAFFIC, _Trigger.FAILED): State.CLOSED,
     (State.CLOSED, _Trigger.FAILED): State.CLOSED,
 }
+
+#: The largest command a peer may send before the handshake is done: checked on the declared
+#: size, so a half-open connection never makes us hold more (libzmq has no such bound). Room
+#: for every mechanism's commands with an identity and a few KiB of ZMQ_METADATA.
+HANDSHAKE_COMMAND_MAX = 16 * 1024
+#: What a wrapping mechanism (CURVE) adds around one frame, at most: the command frame's
+#: name, nonce, box tag and the inner flags octet.
+WRAP_OVERHEAD = 64
+
+#: libzmq 4.3's PLAIN server names its ERROR command "\x5eRROR" (a C string "\x05ERROR",
+#: whose hex escape swallows the E), and its PLAIN client recognises only that spelling. We
+#: send the correct ERROR and, during a handshake, read libzmq's as one too.
+_LIBZMQ_PLAIN_ERROR = b"\x5eRROR"
 
 #: The ERROR reason sent to a peer whose socket type cannot talk to ours.
 INVALID_SOCKET_TYPE = b"Invalid socket type"
@@ -139,11 +158,13 @@ class ZmtpConnection:
         self._greeting = bytearray()
         self._out: list[bytes] = []
         self._decoder = FrameDecoder(self._on_command, max_message_size, bare_single_frames)
+        self._decoder.command_limit = min(HANDSHAKE_COMMAND_MAX, self._decoder.command_limit)
         self._wrapped = self.mechanism.wraps_frames
         # True once messages are framed as they are (handshake done, mechanism doesn't wrap):
         # the encoders test this one flag on their fast path.
         self._plain = False
         self._socket_type_checked = False
+        self._zap_state = 0  # 0: no request; 1: one to take; 2: taken, awaiting zap_reply
 
     # --- state table ------------------------------------------------------------------------
 
@@ -213,6 +234,37 @@ class ZmtpConnection:
         self._out = []
         return b"".join(out)
 
+    def take_zap_request(self) -> ZapRequest | None:
+        """The mechanism's question for the authenticator, once (see :mod:`.zap`); the
+        engine asks and answers with :meth:`zap_reply`."""
+        if self._zap_state != 1 or self.state is not State.HANDSHAKE:
+            return None
+        self._zap_state = 2
+        return self.mechanism.zap_request
+
+    def zap_reply(self, reply: ZapReply | None) -> list[Any]:
+        """The authenticator's answer (None: no handler is bound); the events it completes.
+        Raises :class:`ProtocolError` (:class:`~.errors.AuthFailed` for a refusal); then send
+        :meth:`data_to_send` and close, as for any protocol error."""
+        if self._zap_state != 2:
+            raise RuntimeError("zap_reply() without a ZAP request taken")
+        self._zap_state = 0
+        events: list[Any] = []
+        if self.state is not State.HANDSHAKE:
+            return events
+        try:
+            self._after_mechanism_step(self.mechanism.zap_result(reply), events)
+        except ProtocolError as exc:
+            self._fail(exc)
+            raise
+        return events
+
+    def zap_failed(self, exc: ProtocolError) -> None:
+        """The engine could not get a usable answer (a malformed reply, a handler gone)."""
+        self._zap_state = 0
+        if self.state is not State.CLOSED:
+            self._fail(exc)
+
     @property
     def buffered_size(self) -> int:
         """Octets of incomplete frames and messages held by the decoder."""
@@ -253,13 +305,25 @@ class ZmtpConnection:
         if not self._socket_type_checked and mech.peer_properties is not None:
             self._check_peer_metadata(mech.peer_properties)
         self._out.extend(encode_command(body) for body in replies)
+        if mech.zap_request is not None and self._zap_state == 0:
+            self._zap_state = 1  # for the engine to take (take_zap_request)
         if mech.complete:
             self._transition(_Trigger.HANDSHAKE_DONE)
             self.handshake_done = True
             self._plain = not self._wrapped
-            self._decoder.data_allowed = not self._wrapped
+            decoder = self._decoder
+            decoder.data_allowed = True
+            if self._wrapped:
+                decoder.unwrap = self._on_command
+            limit = max_message_size_limit(self.max_message_size)
+            decoder.command_limit = limit + WRAP_OVERHEAD if self._wrapped else limit
             events.append(
-                HandshakeComplete(self.peer_properties, self.peer_socket_type, self.peer_minor)
+                HandshakeComplete(
+                    self.peer_properties,
+                    self.peer_socket_type,
+                    self.peer_minor,
+                    dict(mech.auth_properties),
+                )
             )
 
     def _check_peer_metadata(self, props: dict[str, bytes]) -> None:
@@ -280,6 +344,8 @@ class ZmtpConnection:
     def _on_command(self, body: bytes, events: list[Any]) -> None:
         """Called by the decoder for each command frame, in stream order."""
         self.commands_seen += 1
+        if body[:5] == _LIBZMQ_PLAIN_ERROR and self.state is State.HANDSHAKE:
+            body = b"\x05ERROR" + body[5:]
         name, data = parse_command(body)
         if name == ERROR:
             events.append(PeerError(parse_error(data)))
@@ -391,7 +457,7 @@ class ZmtpConnection:
         if self._plain:
             return encode_command(body)
         self._require_handshake()
-        return encode_command(self.mechanism.wrap_frame(FLAG_COMMAND, body))
+        return _wrapped_frame(self.mechanism.wrap_frame(FLAG_COMMAND, body))
 
     def _encode_wrapped(self, frames: Sequence[BytesLike]) -> bytes:
         self._require_handshake()
@@ -401,7 +467,7 @@ class ZmtpConnection:
         last = len(frames) - 1
         return b"".join(
             [
-                encode_command(wrap(FLAG_MORE if i < last else 0, bytes(body)))
+                _wrapped_frame(wrap(FLAG_MORE if i < last else 0, bytes(body)))
                 for i, body in enumerate(frames)
             ]
         )
@@ -411,3 +477,9 @@ class ZmtpConnection:
             raise RuntimeError(
                 f"ZMTP: cannot encode messages before the handshake (state {self.state.name})"
             )
+
+
+def _wrapped_frame(command: bytes) -> bytes:
+    """A wrapping mechanism's command (CURVE's MESSAGE) goes out in a *data* frame: libzmq
+    sends it so, and drops a MESSAGE that arrives in a command frame."""
+    return frame_header(0, len(command)) + command

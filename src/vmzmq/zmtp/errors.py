@@ -49,3 +49,26 @@ class ProtocolError(Exception):
         self.code = code
         self.error_reason = error_reason
         self.events = []
+
+# ZAP (RFC 27) reply errors, libzmq's ZMQ_PROTOCOL_ERROR_ZAP_* values.
+ZAP_UNSPECIFIED = 0x20000000
+ZAP_MALFORMED_REPLY = 0x20000001
+ZAP_BAD_REQUEST_ID = 0x20000002
+ZAP_BAD_VERSION = 0x20000003
+ZAP_INVALID_STATUS_CODE = 0x20000004
+ZAP_INVALID_METADATA = 0x20000005
+
+
+class AuthFailed(ProtocolError):
+    """The authenticator refused the peer, or none was there to ask when one is required.
+
+    ``status`` is the ZAP status (300, 400, 500), reported as ``HANDSHAKE_FAILED_AUTH``; 0 means
+    no handler answered where one is required (``HANDSHAKE_FAILED_NO_DETAIL``, errno EFAULT, as
+    libzmq). A 400/500 refusal carries the status code as the ERROR reason for the peer; a 300
+    (temporary) one sends nothing (RFC 26: the client is silently disconnected).
+    """
+
+    def __init__(self, message: str, status: int) -> None:
+        reason = str(status).encode() if status in (400, 500) else None
+        super().__init__(message, 0, error_reason=reason)
+        self.status = status

@@ -7,7 +7,7 @@ the engine tells it apart by type. Everything else is one of the small frozen cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,9 @@ class HandshakeComplete:
     properties: dict[str, bytes]  # the peer's metadata, names as the peer spelled them
     peer_socket_type: str  # "" if the peer did not announce one (libzmq accepts that too)
     peer_minor: int  # 0: ZMTP 3.0 peer; 1: 3.1 or later
+    #: What the authenticator (ZAP) said about the peer: User-Id and its metadata. These
+    #: take precedence over anything of the same name in ``properties``.
+    auth: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,7 +144,10 @@ class FrameDecoder:
 
     * ``data_allowed``: whether data frames are legal now (not during the handshake, nor with a
       mechanism that wraps every frame in a command);
-    * ``stopped``: set it to drop everything after the current command (the peer sent ERROR).
+    * ``stopped``: set it to drop everything after the current command (the peer sent ERROR);
+    * ``unwrap``: when set, every data frame is a whole wrapped frame (CURVE's MESSAGE, which
+      libzmq sends as a data frame) handed to ``unwrap(body, events)`` instead of being a
+      message part; such a frame may not have MORE, and ``command_limit`` bounds its size.
 
     ``max_message_size`` (libzmq's MAXMSGSIZE, -1 = unlimited) bounds the sum of the frame
     sizes of one data message, and the size of each command (libzmq's decoder applies the limit
@@ -158,8 +161,10 @@ class FrameDecoder:
     __slots__ = (
         "_on_command",
         "_limit",
+        "command_limit",
         "data_allowed",
         "stopped",
+        "unwrap",
         "_parts",
         "_msize",
         "_head",
@@ -181,8 +186,12 @@ class FrameDecoder:
         self._on_command = on_command
         self._bare = bare_single_frames
         self._limit = max_message_size if max_message_size >= 0 else _NO_LIMIT
+        #: The largest command accepted, checked on its declared size before any of it is
+        #: kept: the owner lowers it during the handshake (see ZmtpConnection).
+        self.command_limit = self._limit
         self.data_allowed = False
         self.stopped = False
+        self.unwrap: Callable[[bytes, list[Any]], None] | None = None
         self._parts: list[bytes] = []  # frames of the data message in progress
         self._msize = 0  # sum of their sizes
         self._head = b""  # an incomplete frame header (at most 8 octets) left by the last read
@@ -273,7 +282,7 @@ class FrameDecoder:
         n = len(d)
         limit = self._limit
         data_ok = self.data_allowed
-        fast = data_ok and limit >= 255
+        fast = data_ok and limit >= 255 and self.unwrap is None
         parts = self._parts
         msize = self._msize
         append = events.append
@@ -341,8 +350,8 @@ class FrameDecoder:
                 if flags & FLAG_COMMAND:
                     if flags & FLAG_MORE:
                         raise ProtocolError("command frame with the MORE flag")
-                    if size > limit:
-                        raise _too_large(size, limit)
+                    if size > self.command_limit:
+                        raise _too_large(size, self.command_limit, "command")
                     end = start + size
                     if end > n:
                         self._parts, self._msize = parts, msize
@@ -354,11 +363,28 @@ class FrameDecoder:
                     if self.stopped:
                         return
                     parts, msize, data_ok = self._parts, self._msize, self.data_allowed
-                    fast = data_ok and limit >= 255
+                    fast = data_ok and limit >= 255 and self.unwrap is None
                     pos = end
                     continue
                 if not data_ok:
                     raise _unexpected_data()
+            unwrap = self.unwrap
+            if unwrap is not None:
+                if flags & FLAG_MORE:
+                    raise ProtocolError("a wrapped (CURVE MESSAGE) frame with the MORE flag")
+                if size > self.command_limit:
+                    raise _too_large(size, self.command_limit, "wrapped frame")
+                end = start + size
+                self._parts, self._msize = parts, msize
+                if end > n:
+                    self._start_pieces(d, start, flags, size)
+                    return
+                unwrap(d[start:end], events)
+                if self.stopped:
+                    return
+                parts, msize = self._parts, self._msize
+                pos = end
+                continue
             total = msize + size
             if total > limit:
                 raise _too_large(total, limit)
@@ -405,6 +431,8 @@ class FrameDecoder:
             self._on_command(body, events)
         elif not self.data_allowed:
             raise _unexpected_data()
+        elif self.unwrap is not None:
+            self.unwrap(body, events)
         else:
             self.add_frame(flags & FLAG_MORE, body, events)
 
@@ -431,7 +459,7 @@ def _unexpected_data() -> ProtocolError:
     return ProtocolError("data frame where only a command is allowed (during the handshake?)")
 
 
-def _too_large(size: int, limit: int) -> ProtocolError:
+def _too_large(size: int, limit: int, what: str = "message") -> ProtocolError:
     return ProtocolError(
-        f"message of {size} octets exceeds the maximum message size {limit}", ZMTP_UNSPECIFIED
+        f"{what} of {size} octets exceeds the maximum size {limit}", ZMTP_UNSPECIFIED
     )

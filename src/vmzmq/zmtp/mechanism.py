@@ -20,9 +20,12 @@ add HELLO, WELCOME, INITIATE first. :class:`~.connection.ZmtpConnection` drives 
 
 A mechanism instance holds the state of one handshake: give each connection its own.
 
-ZAP (RFC 27) will plug in here too: a server mechanism that needs the authenticator's verdict
-will return no commands from ``process_command`` and expose a pending request for the engine;
-the engine's answer will resume it. Nothing of that is needed for NULL without a ZAP domain.
+ZAP (RFC 27): a server mechanism that needs the authenticator's verdict sets ``zap_request``
+(a :class:`~.zap.ZapRequest`) and returns no commands; the connection hands it to the engine,
+which asks the handler and calls ``zap_result(reply)`` (``None``: no handler is bound). That
+returns the commands to send next, or raises :class:`~.errors.AuthFailed`. After a 200 reply
+``auth_properties`` holds ``User-Id`` and the handler's metadata, which the peer's own metadata
+can never override.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from .commands import READY, parse_properties, ready_body
-from .errors import ZMTP_INVALID_SEQUENCE, ZMTP_UNEXPECTED_COMMAND, ProtocolError
+from .errors import ZMTP_UNEXPECTED_COMMAND, AuthFailed, ProtocolError
+from .zap import ZapReply, ZapRequest
 
 
 class Mechanism:
@@ -49,16 +53,16 @@ class Mechanism:
         self.complete = False
         #: The peer's metadata, set as soon as the mechanism has it.
         self.peer_properties: dict[str, bytes] | None = None
+        #: A question for the authenticator, set until ``zap_result`` answers it.
+        self.zap_request: ZapRequest | None = None
+        #: ``User-Id`` and the authenticator's metadata once it said 200.
+        self.auth_properties: dict[str, bytes] = {}
 
     def check_roles(self, as_server: bool, peer_as_server: bool) -> None:
-        """Refuse a peer whose greeting claims the same role as ours (both clients or both
-        servers can never complete a PLAIN or CURVE handshake)."""
-        if self.has_roles and as_server == peer_as_server:
-            side = "server" if as_server else "client"
-            raise ProtocolError(
-                f"both peers announce themselves as {side} for {self.name.decode()}",
-                ZMTP_INVALID_SEQUENCE,
-            )
+        """Nothing to check: libzmq 4.3 always sends as-server 0, whatever its role, so the
+        peer's bit cannot be trusted to mean anything. Two peers in the same role fail in the
+        mechanism instead (an unexpected command, or the handshake timer)."""
+        return None
 
     def start(self, *, as_server: bool, properties: Mapping[str, bytes]) -> list[bytes]:
         """Begin the handshake; return the command bodies to send now."""
@@ -66,6 +70,38 @@ class Mechanism:
 
     def process_command(self, name: bytes, data: bytes) -> list[bytes]:
         """Handle one handshake command from the peer; return command bodies to send."""
+        raise NotImplementedError
+
+    def zap_result(self, reply: ZapReply | None) -> list[bytes]:
+        """The authenticator's answer to ``zap_request`` (None: no handler is bound); return
+        command bodies to send, or raise :class:`AuthFailed`."""
+        if self.zap_request is None:
+            raise RuntimeError("zap_result() without a pending ZAP request")
+        self.zap_request = None
+        if reply is None:
+            if self._zap_handler_required():
+                raise AuthFailed(
+                    f"no ZAP handler is bound at inproc://zeromq.zap.01 and "
+                    f"{self.name.decode()} needs one to authenticate the peer",
+                    0,
+                )
+        elif not reply.ok:
+            text = reply.status_text.decode("utf-8", "replace")
+            raise AuthFailed(f"authenticator refused the peer: {reply.status} {text}", reply.status)
+        else:
+            props = dict(reply.metadata)
+            for key in [k for k in props if k.lower() == "user-id"]:
+                del props[key]
+            props["User-Id"] = reply.user_id
+            self.auth_properties = props
+        return self._zap_accepted()
+
+    def _zap_handler_required(self) -> bool:
+        """Whether a missing handler fails the handshake (else the peer is let in)."""
+        return True
+
+    def _zap_accepted(self) -> list[bytes]:
+        """The handshake goes on after the authenticator's 200 (or no handler, if allowed)."""
         raise NotImplementedError
 
     def wrap_frame(self, flags: int, body: bytes) -> bytes:
@@ -81,20 +117,44 @@ class NullMechanism(Mechanism):
     """RFC 37 NULL: no authentication, no encryption; both sides send READY with metadata.
 
     Both sides send READY at once rather than the server waiting for the client's (the RFC
-    allows either; libzmq does this, and it saves a round trip).
+    allows either; libzmq does this, and it saves a round trip). With a ZAP domain, READY
+    waits for the authenticator's verdict (asked at once, with no credentials), as in libzmq;
+    without a handler the peer is let in unless ``zap_enforce_domain``.
     """
 
     name = b"NULL"
 
+    def __init__(self, zap_domain: bytes = b"", zap_enforce_domain: bool = False) -> None:
+        super().__init__()
+        self._zap = bool(zap_domain)
+        self._enforce = zap_enforce_domain
+        self._properties: Mapping[str, bytes] = {}
+        self._ready_sent = False
+        self._ready_received = False
+
     def start(self, *, as_server: bool, properties: Mapping[str, bytes]) -> list[bytes]:
+        self._properties = properties
+        if self._zap:
+            self.zap_request = ZapRequest(b"NULL")
+            return []
+        self._ready_sent = True
         return [ready_body(properties)]
 
     def process_command(self, name: bytes, data: bytes) -> list[bytes]:
-        if name != READY:
+        if name != READY or self._ready_received:
             raise ProtocolError(
                 f"unexpected {name!r} command during the NULL handshake (expected READY)",
                 ZMTP_UNEXPECTED_COMMAND,
             )
         self.peer_properties = parse_properties(data)
-        self.complete = True
+        self._ready_received = True
+        self.complete = self._ready_sent
         return []
+
+    def _zap_handler_required(self) -> bool:
+        return self._enforce
+
+    def _zap_accepted(self) -> list[bytes]:
+        self._ready_sent = True
+        self.complete = self._ready_received
+        return [ready_body(self._properties)]
