@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging as _logging
 
 from . import constants
+from ._curve import curve_keypair, curve_public
 from ._version import __version__
 from .constants import *  # noqa: F403
 from .context import Context
@@ -64,6 +65,10 @@ def has(capability: str) -> bool:
 
     if capability in ("ipc", "vmci", "vsock"):
         return capability in available_schemes()
+    if capability == "curve":
+        from ._curve import available
+
+        return available()
     return False
 
 
@@ -100,6 +105,8 @@ __all__ = [
     "ZMQVersionError",
     "__version__",
     "constants",
+    "curve_keypair",
+    "curve_public",
     "device",
     "has",
     "proxy",

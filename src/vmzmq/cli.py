@@ -120,6 +120,47 @@ def _cmd_cid(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- keygen -----------------------------------------------------------------------------------
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    import json
+
+    from .curve_keygen import keys, render
+
+    if args.dir is None and args.name is None:
+        public, secret = keys()
+        _write(render(public, secret, args.json).encode("ascii"))
+        return EXIT_OK
+
+    from .auth.certs import create_certificates, load_certificate
+
+    directory = args.dir or "."
+    name = args.name or "curve"
+    if not os.path.isdir(directory):
+        raise CliError(f"{directory!r} is not a directory")
+    if not name or os.sep in name or name in (".", ".."):
+        raise CliError(f"{name!r} cannot be a certificate name", EXIT_USAGE)
+    base = os.path.join(directory, name)
+    existing = [p for p in (f"{base}.key", f"{base}.key_secret") if os.path.lexists(p)]
+    if existing and not args.force:
+        # A secret key overwritten by mistake cannot be got back.
+        raise CliError(f"{existing[0]} exists (--force replaces it)")
+    public_file, secret_file = create_certificates(directory, name)
+    public = load_certificate(public_file)[0].decode("ascii")
+    if args.json:
+        text = json.dumps(
+            {"public": public, "public_file": public_file, "secret_file": secret_file},
+            indent=1,
+            sort_keys=True,
+        )
+        _write(f"{text}\n".encode())
+    else:
+        _write(
+            f"== CURVE PUBLIC KEY ==\n{public}\n\n"
+            f"public certificate: {public_file}\nsecret certificate: {secret_file}\n".encode()
+        )
+    return EXIT_OK
+
+
 # -- demo -------------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Exchange messages over every transport this machine has, and time a few."""
@@ -679,6 +720,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
     bench.set_defaults(func=_cmd_bench)
+
+    keygen = sub.add_parser(
+        "keygen",
+        help="make a CURVE key pair (needs PyNaCl)",
+        description="Print a new CURVE key pair in Z85, as libzmq's curve_keygen; or, with "
+        "--dir or --name, write it as a certificate pair (NAME.key, public, and "
+        "NAME.key_secret, secret, mode 0600) that vmzmq.auth, pyzmq's zmq.auth and czmq "
+        "read, and print the public key.",
+    )
+    keygen.add_argument("--dir", metavar="DIR", help="write certificates into DIR (default .)")
+    keygen.add_argument(
+        "--name", metavar="NAME", help="certificate file names NAME.key[_secret] (default curve)"
+    )
+    keygen.add_argument(
+        "--force", action="store_true", help="replace certificates of that name that exist"
+    )
+    keygen.add_argument("--json", action="store_true", help="print a JSON object instead")
+    keygen.set_defaults(func=_cmd_keygen)
 
     demo = sub.add_parser(
         "demo",
