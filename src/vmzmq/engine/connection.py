@@ -19,8 +19,6 @@ from typing import Any
 
 from ..error import ZMQError
 from ..zmtp import (
-    FLAG_LONG,
-    SHORT_HEADERS,
     Cancel,
     HandshakeComplete,
     PeerError,
@@ -57,8 +55,6 @@ ZAP_TIMEOUT = 30.0
 # Properties only the engine or the authenticator may set; a peer's metadata never overrides
 # them, whatever case it spells them in.
 _RESERVED_PROPERTIES = frozenset({"peer-address", "user-id"})
-# The flags octet of a final data frame with an 8-octet size.
-_LONG_LAST = bytes((FLAG_LONG,))
 
 
 class _ReadBuffer(threading.local):
@@ -87,9 +83,9 @@ class StreamConnection:
         "pipe",
         "zmtp",
         "encode",
+        "frame_one",
         "raw",
         "ready",
-        "clear",
         "closed",
         "out",
         "out_msgs",
@@ -136,7 +132,7 @@ class StreamConnection:
         self.raw = core.raw
         self.encode = None
         self.ready = False
-        self.clear = False  # data frames go out as framed here (see offer)
+        self.frame_one = None  # the codec's framing of one-frame messages (see offer_one)
         self.closed = False
         self.out: deque = deque()
         self.out_msgs = 0
@@ -409,7 +405,7 @@ class StreamConnection:
         pipe.engine = self
         if self.zmtp is not None:
             self.encode = self.zmtp.message_encoder()
-            self.clear = self.zmtp.frames_in_clear
+            self.frame_one = self.zmtp.one_frame_encoder()
         self.ready = True
         core.conn_version += 1
         for timer in self._timers:
@@ -552,32 +548,28 @@ class StreamConnection:
 
     def offer_one(self, body: bytes) -> bool:
         """Queue the one-frame message ``body`` behind a corked burst in progress; False,
-        doing nothing, if it would need more than that (no burst, a large message, a wrapping
-        mechanism, SNDHWM reached, messages waiting in the pipe). The owning socket's lock
-        is held.
+        doing nothing, if it would need more than that (no burst, a large message, SNDHWM
+        reached, messages waiting in the pipe). The owning socket's lock is held.
 
         This is the whole send path of a burst of small messages (``Socket.send`` calls it
-        straight for a lone stream peer), so it is kept to the one case. Something is
-        queued, so an uncork is pending or the I/O thread waits to write: ``send_message``
-        set that up with the first corked message. ``clear`` implies the handshake is done.
+        straight for a lone stream peer, PUB for each subscriber), so it is kept to the one
+        case. Something is queued, so an uncork is pending or the I/O thread waits to write:
+        ``send_message`` set that up with the first corked message. The framing is the
+        codec's (``frame_one``: set once the handshake is done, None before and for STREAM),
+        so a mechanism that wraps frames (CURVE) wraps these too.
         """
         out = self.out
-        if not out or not self.clear:
-            return False
+        frame_one = self.frame_one
+        if not out or frame_one is None or len(body) >= CORK_BYTES:
+            return False  # a large one goes out as its own buffers (_send_large)
         pipe = self.pipe
         hwm = pipe.sndhwm
         if (hwm and self.out_msgs >= hwm) or pipe.outq or pipe.dead:
             return False
-        n = len(body)
-        if n < 256:
-            out.append(SHORT_HEADERS[n] + body)
-            n += self.cork_bytes + 2
-        elif n < CORK_BYTES:
-            out.append(_LONG_LAST + n.to_bytes(8, "big") + body)
-            n += self.cork_bytes + 9
-        else:
-            return False  # goes out as its own buffers (_send_large)
+        data = frame_one(body)
+        out.append(data)
         self.out_msgs += 1
+        n = self.cork_bytes + len(data)
         self.cork_bytes = n
         if n >= CORK_BYTES:
             self._flush()  # see send_message

@@ -37,12 +37,9 @@ def check(opts: Any) -> None:
     if mech == CURVE:
         _curve_module()
         if opts.curve_secretkey == _ZERO_KEY:
-            raise with_detail(errno.EINVAL, "CURVE needs CURVE_SECRETKEY (and CURVE_PUBLICKEY)")
-        if opts.curve_publickey == _ZERO_KEY:
-            raise with_detail(errno.EINVAL, "CURVE needs CURVE_PUBLICKEY (and CURVE_SECRETKEY)")
-        from nacl.bindings import crypto_scalarmult_base
-
-        if crypto_scalarmult_base(bytes(opts.curve_secretkey)) != bytes(opts.curve_publickey):
+            raise with_detail(errno.EINVAL, "CURVE needs CURVE_SECRETKEY")
+        public = bytes(opts.curve_publickey)
+        if public != _ZERO_KEY and _public_of(bytes(opts.curve_secretkey)) != public:
             raise with_detail(
                 errno.EINVAL, "CURVE_PUBLICKEY is not the public key of CURVE_SECRETKEY"
             )
@@ -50,6 +47,12 @@ def check(opts: Any) -> None:
             raise with_detail(errno.EINVAL, "a CURVE client needs CURVE_SERVERKEY")
     elif mech == GSSAPI:
         raise with_detail(errno.ENOTSUP, "GSSAPI is not supported")
+
+
+def _public_of(secret: bytes) -> bytes:
+    from nacl.bindings import crypto_scalarmult_base
+
+    return crypto_scalarmult_base(secret)
 
 
 def build_mechanism(opts: Any) -> Mechanism:
@@ -66,7 +69,13 @@ def build_mechanism(opts: Any) -> Mechanism:
     if mech == CURVE:
         return _curve_module().CurveMechanism(
             as_server=bool(opts.as_server),
-            public_key=bytes(opts.curve_publickey),
+            # An unset public key is the secret key's (libzmq needs it set; pyzmq code
+            # sometimes sets only the secret key on a server).
+            public_key=(
+                bytes(opts.curve_publickey)
+                if opts.curve_publickey != _ZERO_KEY
+                else _public_of(bytes(opts.curve_secretkey))
+            ),
             secret_key=bytes(opts.curve_secretkey),
             server_key=bytes(opts.curve_serverkey),
             zap_domain=domain,

@@ -55,6 +55,7 @@ from .frames import (
     encode_message,
     encode_message_parts,
     frame_header,
+    frame_one,
 )
 from .greeting import GREETING_SIZE, build_greeting, check_greeting_prefix, parse_greeting
 from .mechanism import Mechanism, NullMechanism
@@ -378,16 +379,21 @@ class ZmtpConnection:
 
     # --- encoding ---------------------------------------------------------------------------
 
-    @property
-    def frames_in_clear(self) -> bool:
-        """True once data frames go on the wire as they are (the mechanism does not wrap
-        them): a one-frame message of n < 256 octets is then ``SHORT_HEADERS[n] + body``."""
-        return self._plain
-
     def message_encoder(self) -> Callable[[Sequence[BytesLike]], bytes]:
         """What ``encode_message`` amounts to from now on, for the engine's hot path: the plain
         framing function itself once a mechanism that does not wrap frames is established."""
         return encode_message if self._plain else self.encode_message
+
+    def one_frame_encoder(self) -> Callable[[BytesLike], bytes]:
+        """What ``encode_message((body,))`` amounts to from now on, for the engine's burst
+        path: :func:`~.frames.frame_one` in clear, else the mechanism's wrapping. Valid after
+        the handshake. Every byte of framing the engine sends comes from this module and
+        :mod:`.frames`, so no fast path can go around a mechanism."""
+        self._require_handshake()
+        return frame_one if self._plain else self._encode_one_wrapped
+
+    def _encode_one_wrapped(self, body: BytesLike) -> bytes:
+        return _wrapped_frame(self.mechanism.wrap_frame(0, bytes(body)))
 
     def encode_message(self, frames: Sequence[BytesLike]) -> bytes:
         """Frame one message (MORE on all frames but the last). Valid after the handshake."""

@@ -93,6 +93,14 @@ def encode_message(frames: Sequence[BytesLike]) -> bytes:
     return b"".join(pieces)
 
 
+def frame_one(body: BytesLike) -> bytes:
+    """Frame a one-frame message (what a burst of small sends is made of)."""
+    n = len(body)
+    if n < 256:
+        return _SHORT_LAST[n] + body
+    return b"\x02" + n.to_bytes(8, "big") + body
+
+
 def encode_message_parts(frames: Sequence[BytesLike]) -> list[BytesLike]:
     """The bytes of :func:`encode_message` as a list of buffers for ``sendmsg``/``writev``.
 
