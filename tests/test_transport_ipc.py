@@ -385,3 +385,68 @@ def test_large_messages_grow_the_send_buffer_unless_sndbuf_is_set(
             assert small == large == [2 * sndbuf]
     finally:
         ctx.destroy(linger=0)
+
+
+# -- ZMQ_IPC_FILTER_* and ZMQ_USE_FD -----------------------------------------------------------
+
+_NOBODY_ID = 0x7FFF_FFF0
+
+
+@pytest.mark.parametrize(
+    ("filters", "admitted"),
+    [
+        ({}, True),
+        ({"ipc_filter_uid": (os.getuid(),)}, True),
+        ({"ipc_filter_gid": (os.getgid(),)}, True),
+        ({"ipc_filter_pid": (os.getpid(),)}, True),
+        ({"ipc_filter_uid": (_NOBODY_ID,), "ipc_filter_pid": (os.getpid(),)}, True),
+        ({"ipc_filter_uid": (_NOBODY_ID,)}, False),
+        ({"ipc_filter_gid": (_NOBODY_ID,)}, False),
+        ({"ipc_filter_pid": (_NOBODY_ID,)}, False),
+        ({"ipc_filter_uid": (_NOBODY_ID,), "ipc_filter_gid": (_NOBODY_ID,)}, False),
+    ],
+)
+def test_check_peer_applies_ipc_filters(
+    listeners: list, tmp_path: Path, filters: dict[str, tuple[int, ...]], admitted: bool
+) -> None:
+    listener, endpoint = listen(listeners, str(tmp_path / "filtered"))
+    opts = SocketOptions(PAIR)
+    for attr, values in filters.items():
+        setattr(opts, attr, values)
+    client = T.connect(T.parse_connect("ipc", endpoint[len("ipc://") :]), OPTS)
+    with client:
+        wait(client, write=True)
+        wait(listener, write=False)
+        server, peer = listener.accept()
+        with server:
+            verdict = T.check_peer(server, peer, opts)
+    if admitted:
+        assert verdict is None
+    else:
+        assert verdict == (
+            f"peer pid {os.getpid()} uid {os.getuid()} gid {os.getgid()} passes no "
+            "ZMQ_IPC_FILTER_PID/UID/GID"
+        )
+
+
+def test_use_fd_adopts_and_unlisten_leaves_the_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "adopted")
+    made = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    made.bind(path)
+    made.listen(4)
+    fd = made.detach()
+    opts = SocketOptions(PAIR)
+    opts.use_fd = fd
+    sock, endpoint = T.listen(T.parse_bind("ipc", "ignored"), opts)
+    assert sock.fileno() == fd and endpoint == f"ipc://{path}"
+    assert not sock.getblocking()
+    T.unlisten(sock, endpoint)
+    assert os.path.exists(path)  # not ours: libzmq leaves it too
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    name = "vmzmq-adopted-" + uuid.uuid4().hex[:8]
+    abstract.bind("\0" + name)
+    abstract.listen(4)
+    opts.use_fd = abstract.detach()
+    sock, endpoint = T.listen(T.parse_bind("ipc", "ignored"), opts)
+    assert endpoint == f"ipc://@{name}"
+    T.unlisten(sock, endpoint)

@@ -34,7 +34,7 @@ def has_ipv6_loopback() -> bool:
 needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
 
 
-def options(**values: int) -> SocketOptions:
+def options(**values: object) -> SocketOptions:
     opts = SocketOptions(PAIR)
     for name, value in values.items():
         setattr(opts, name, value)
@@ -49,7 +49,9 @@ def listeners() -> Iterator[list[socket.socket]]:
         s.close()
 
 
-def listen(listeners: list[socket.socket], address: str, **opts: int) -> tuple[socket.socket, str]:
+def listen(
+    listeners: list[socket.socket], address: str, **opts: object
+) -> tuple[socket.socket, str]:
     sock, endpoint = T.listen(T.parse_bind("tcp", address), options(**opts))
     listeners.append(sock)
     return sock, endpoint
@@ -61,7 +63,7 @@ def wait(sock: socket.socket, *, write: bool, timeout: float = 5.0) -> None:
 
 
 def connect_pair(
-    listener: socket.socket, address: str, **opts: int
+    listener: socket.socket, address: str, **opts: object
 ) -> tuple[socket.socket, socket.socket]:
     """Connect like the engine does; return (connecting side, accepted side), both tuned."""
     o = options(**opts)
@@ -410,3 +412,81 @@ def test_last_endpoint_matches_libzmq(
         ctx.term()
     _sock, ours = listen(listeners, address, ipv6=ipv6)
     assert ours.rsplit(":", 1)[0] == theirs.rsplit(":", 1)[0]
+
+
+# -- options that reach the kernel, and access control -----------------------------------------
+
+
+def test_connected_applies_tcp_maxrt(listeners: list[socket.socket]) -> None:
+    listener, endpoint = listen(listeners, "127.0.0.1:*")
+    client, server = connect_pair(listener, endpoint[len("tcp://") :], tcp_maxrt=2500)
+    with client, server:
+        for s in (client, server):
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 2500
+
+
+def test_device_priority_and_busy_poll_before_bind_and_connect(
+    listeners: list[socket.socket],
+) -> None:
+    from vmzmq.options import SO_BUSY_POLL
+
+    opts: dict[str, object] = {"bindtodevice": b"lo", "priority": 2, "busy_poll": 10}
+    listener, endpoint = listen(listeners, "127.0.0.1:*", **opts)
+    client, server = connect_pair(listener, endpoint[len("tcp://") :], **opts)
+    with client, server:
+        for s in (listener, client, server):  # accepted sockets inherit the listener's
+            device = s.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16)
+            assert device.rstrip(b"\0") == b"lo"
+            assert s.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY) == 2
+            assert s.getsockopt(socket.SOL_SOCKET, SO_BUSY_POLL) == 10
+
+
+def test_kernel_refusal_is_the_bind_and_connect_error() -> None:
+    # SocketOptions.set tries the device when set; a transport still reports the kernel's
+    # answer itself (the interface may have gone since).
+    nodev = options(bindtodevice=b"vmzmq-nodev0")
+    for call in (
+        lambda: T.listen(T.parse_bind("tcp", "127.0.0.1:*"), nodev),
+        lambda: T.connect(T.parse_connect("tcp", "127.0.0.1:9"), nodev),
+    ):
+        with pytest.raises(ZMQError) as info:
+            call()
+        assert info.value.errno == errno.ENODEV
+        assert "ZMQ_BINDTODEVICE b'vmzmq-nodev0'" in str(info.value)
+        assert "'tcp://127.0.0." in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("peer", "filters", "admitted"),
+    [
+        (("127.0.0.1", 5000), [], True),
+        (("127.0.0.1", 5000), ["127.0.0.1/32"], True),
+        (("127.0.0.1", 5000), ["10.0.0.0/8"], False),
+        (("127.0.0.1", 5000), ["10.0.0.0/8", "127.0.0.0/8"], True),
+        (("10.200.3.4", 5000), ["10.0.0.0/8"], True),
+        (("10.200.3.4", 5000), ["10.200.3.5/32"], False),
+        (("10.200.3.4", 5000), ["0.0.0.0/0"], True),
+        # IPv4-mapped peers of an IPv6 listener match IPv4 filters, and their IPv6 form.
+        (("::ffff:127.0.0.1", 5000, 0, 0), ["127.0.0.1/32"], True),
+        (("::ffff:127.0.0.1", 5000, 0, 0), ["::ffff:127.0.0.0/104"], True),
+        (("::ffff:127.0.0.1", 5000, 0, 0), ["10.0.0.0/8"], False),
+        (("::1", 5000, 0, 0), ["127.0.0.1/32"], False),
+        (("::1", 5000, 0, 0), ["::1/128"], True),
+        (("fe80::1%lo", 5000, 0, 1), ["fe80::/10"], True),
+        (("2001:db8::1", 5000, 0, 0), ["2001:db8::/32"], True),
+        (("2001:db8::1", 5000, 0, 0), ["2001:db9::/32"], False),
+    ],
+)
+def test_check_peer_applies_tcp_accept_filter(
+    peer: tuple[object, ...], filters: list[str], admitted: bool
+) -> None:
+    import ipaddress
+
+    opts = options()
+    opts.tcp_accept_filter = tuple(ipaddress.ip_network(f) for f in filters)
+    with socket.socket() as unused:
+        verdict = T.check_peer(unused, peer, opts)
+    if admitted:
+        assert verdict is None
+    else:
+        assert verdict is not None and "is not in ZMQ_TCP_ACCEPT_FILTER" in verdict

@@ -7,9 +7,19 @@ holds one socket's values as attributes named by the lower-case option name (``o
 
 The rules follow libzmq's ``options.cpp`` and the socket types' ``xsetsockopt`` as if libzmq were
 built with everything (draft API, CURVE, GSSAPI, NORM, WSS, VMCI): every option pyzmq's
-``SocketOption`` enum lists can be set where such a build accepts it and read where it can be
-read, so set/get round-trip as they do there, even for options vmzmq does not act on (RATE,
-MULTICAST_*, SOCKS_*, GSSAPI_*, WSS_*, NORM_*...).
+``SocketOption`` enum lists is known, can be read where such a build reads it, and each value
+is checked as there (EINVAL).
+
+An option is implemented or refused, never stored and ignored. The options vmzmq does not act
+on (RATE, MULTICAST_*, SOCKS_*, GSSAPI_*, WSS_*, NORM_*, some draft options: ``REFUSED``,
+``spec.refused``) raise ``ZMQError(ENOTSUP)`` naming the option and the reason when set to
+any value that passes libzmq's checks (even their default, so nobody believes they took
+effect); reading one answers libzmq's default. Some options are refused for some values only:
+AFFINITY (vmzmq has one I/O thread: 0 or any mask with bit 0), RECONNECT_STOP (only
+RECONNECT_STOP_CONN_REFUSED). PRIORITY, BUSY_POLL and BINDTODEVICE are tried on a scratch
+socket when set, so the kernel's refusal (EPERM without the privilege, ENODEV for an unknown
+interface) is raised by setsockopt rather than lost in a background connect.
+``docs/options.md`` lists every option, what acts on it, or why it is refused.
 
 What the table does not hold or does differently:
 
@@ -20,19 +30,19 @@ What the table does not hold or does differently:
   actions SUBSCRIBE/UNSUBSCRIBE. The socket may call :meth:`SocketOptions.validate` on them.
 * Options that only some socket types accept (ROUTER_MANDATORY on ROUTER and REP, XPUB_* on
   PUB and XPUB...) list them in ``spec.socket_types``; writing one on another type is EINVAL, as
-  in libzmq. Every SocketOptions still has the attribute, at its default.
-* Derived options: MECHANISM (read-only) and PLAIN_SERVER/CURVE_SERVER/GSSAPI_SERVER follow
+  in libzmq. Every SocketOptions still has the attribute, at its default (refused options
+  have none).
+* Derived options: MECHANISM (read-only) and PLAIN_SERVER/CURVE_SERVER follow
   libzmq's rules: the last security option written decides the mechanism, ``opts.as_server``
   says which side we are. IPV4ONLY is the inverse view of IPV6.
 * Coupled options: XPUB_VERBOSER sets ``xpub_verbose`` too, XPUB_VERBOSE clears
-  ``xpub_verboser``, XPUB_MANUAL_LAST_VALUE sets ``xpub_manual`` too (libzmq's order rules).
-  So ``xpub_verbose`` means "pass duplicate subscriptions up", ``xpub_verboser`` "and
-  unsubscriptions", ``xpub_manual_last_value`` "manual, and SUBSCRIBE goes to the last pipe".
+  ``xpub_verboser`` (libzmq's order rules). So ``xpub_verbose`` means "pass duplicate
+  subscriptions up", ``xpub_verboser`` "and unsubscriptions".
 * Accumulating options (TCP_ACCEPT_FILTER, IPC_FILTER_PID/UID/GID, METADATA) add one entry per
   write and are stored as tuples: ``ipaddress`` networks, ints, and ``(key, value)`` byte pairs
   (the first value written for a key wins, as in libzmq). They are write-only, as in libzmq.
 * ``None`` stands for libzmq's NULL value where libzmq gives NULL a meaning (it clears
-  TCP_ACCEPT_FILTER, the IPC filters, SOCKS_*, BINDTODEVICE; for PLAIN_USERNAME/PASSWORD it
+  TCP_ACCEPT_FILTER, the IPC filters, BINDTODEVICE; for PLAIN_USERNAME/PASSWORD it
   resets the mechanism to NULL). pyzmq has no way to pass NULL; ``b""`` stays EINVAL where
   libzmq rejects an empty value.
 * Deliberate differences from libzmq: the VMCI options can be read (libzmq only writes them,
@@ -40,8 +50,9 @@ What the table does not hold or does differently:
   32 raw bytes whatever length the caller asks for (pyzmq gets EINVAL); CONNECT_ROUTING_ID is
   limited to 255 bytes like ROUTING_ID (what goes on the wire); MAXMSGSIZE rejects values below
   -1 and HEARTBEAT_TTL negative values (libzmq accepts them by accident of its arithmetic);
-  BUSY_POLL can be read (libzmq's getter never reports success); METADATA of exactly 4 bytes
-  is judged on its content (libzmq mistakes it for an int and rejects it).
+  TOS is one byte (0..255) and BUSY_POLL not negative (what the kernel takes); BUSY_POLL can be
+  read (libzmq's getter never reports success); METADATA of exactly 4 bytes is judged on its
+  content (libzmq mistakes it for an int and rejects it).
 * Type mistakes (a str for a bytes option, a float for an int) raise :class:`OptionTypeError`,
   which is both a ``ZMQError`` (EINVAL) and a ``TypeError`` (what pyzmq raises). ``str`` is never
   encoded here: ``setsockopt_string`` does that.
@@ -52,6 +63,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import operator
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +79,10 @@ __all__ = [
     "OPTIONS_BY_NAME",
     "OptionSpec",
     "OptionTypeError",
+    "REFUSED",
     "SocketOptions",
     "check_context_option",
+    "check_socket_option",
     "option_spec",
 ]
 
@@ -110,6 +124,9 @@ class OptionSpec:
     nullable: bool = False
     #: the SocketOptions attribute holding it (defaults to the lower-case name)
     attr: str = ""
+    #: why vmzmq refuses to set it (ZMQError ENOTSUP after the value checks); "" if it does
+    #: not. A refused option has no attribute; reading it answers libzmq's default.
+    refused: str = ""
 
     def __post_init__(self) -> None:
         if not self.attr:
@@ -152,15 +169,27 @@ def _state(option: SocketOption, kind: str, default: object, **kw: Any) -> Optio
 
 
 _CURVE_KEY = 32
+
+# Why an option is refused (ENOTSUP): the message is "<NAME>: <reason>".
+_NO_PGM = "vmzmq has no pgm/epgm/norm transport"
+_NO_MULTICAST = "vmzmq has no multicast transport (pgm/epgm/norm/udp)"
+_NO_NORM = "vmzmq has no norm transport"
+_NO_WSS = "vmzmq has no ws/wss transport"
+_NO_SOCKS = "vmzmq cannot connect through a SOCKS proxy"
+_NO_GSSAPI = "GSSAPI is not supported"
+_NOT_IMPLEMENTED = "not implemented by vmzmq (a libzmq draft option)"
+_OWN_BATCHES = (
+    "vmzmq sizes its reads (256 KiB) and write batches (64 KiB) itself (a libzmq draft option)"
+)
 _HEARTBEAT_TTL_MAX = 0xFFFF * 100 + 99  # travels in deciseconds in a 16-bit field
 
 _TABLE: tuple[OptionSpec, ...] = (
-    _spec(_O.AFFINITY, "int64", 0),
+    _spec(_O.AFFINITY, "int64", 0),  # see _check_affinity: one I/O thread
     _spec(_O.ROUTING_ID, "bytes", b"", min_length=1, max_length=255),
     _state(_O.SUBSCRIBE, "bytes", b"", readable=False, writable=True, socket_types=_SUBSCRIBERS),
     _state(_O.UNSUBSCRIBE, "bytes", b"", readable=False, writable=True, socket_types=_SUBSCRIBERS),
-    _int(_O.RATE, 100, 1),
-    _int(_O.RECOVERY_IVL, 10000, 0),
+    _int(_O.RATE, 100, 1, refused=_NO_PGM),
+    _int(_O.RECOVERY_IVL, 10000, 0, refused=_NO_PGM),
     _int(_O.SNDBUF, -1, -1),  # -1: leave the kernel's size
     _int(_O.RCVBUF, -1, -1),
     _state(_O.RCVMORE, "int", 0),
@@ -174,7 +203,7 @@ _TABLE: tuple[OptionSpec, ...] = (
     _spec(_O.MAXMSGSIZE, "int64", -1, minimum=-1),
     _int(_O.SNDHWM, 1000, 0),
     _int(_O.RCVHWM, 1000, 0),
-    _int(_O.MULTICAST_HOPS, 1, 1),
+    _int(_O.MULTICAST_HOPS, 1, 1, refused=_NO_MULTICAST),
     _int(_O.RCVTIMEO, -1, -1),
     _int(_O.SNDTIMEO, -1, -1),
     _flag(_O.IPV4ONLY, 1),
@@ -196,7 +225,13 @@ _TABLE: tuple[OptionSpec, ...] = (
     ),
     _flag(_O.IMMEDIATE),
     _truthy(_O.XPUB_VERBOSE, lo=0, socket_types=_XPUBS, **_NOT_READABLE),
-    _truthy(_O.ROUTER_RAW, lo=0, socket_types=_ROUTERS, **_NOT_READABLE),
+    _truthy(
+        _O.ROUTER_RAW,
+        lo=0,
+        socket_types=_ROUTERS,
+        refused="not implemented: use a STREAM socket (ROUTER_RAW's successor)",
+        **_NOT_READABLE,
+    ),
     _flag(_O.IPV6),
     _spec(_O.MECHANISM, "int", int(SecurityMechanism.NULL), writable=False),
     _flag(_O.PLAIN_SERVER),
@@ -212,7 +247,7 @@ _TABLE: tuple[OptionSpec, ...] = (
     _flag(_O.CONFLATE),
     _spec(_O.ZAP_DOMAIN, "str", b"", min_length=1, max_length=255),
     _truthy(_O.ROUTER_HANDOVER, lo=0, socket_types=_ROUTERS, **_NOT_READABLE),
-    _int(_O.TOS, 0, 0),
+    _int(_O.TOS, 0, 0, 255),  # one byte: IP_TOS / IPV6_TCLASS (libzmq takes any int >= 0)
     _spec(_O.IPC_FILTER_PID, "int", (), accumulate=True, nullable=True, **_NOT_READABLE),
     _spec(_O.IPC_FILTER_UID, "int", (), accumulate=True, nullable=True, **_NOT_READABLE),
     _spec(_O.IPC_FILTER_GID, "int", (), accumulate=True, nullable=True, **_NOT_READABLE),
@@ -225,12 +260,14 @@ _TABLE: tuple[OptionSpec, ...] = (
         socket_types=_ROUTERS | {_T.STREAM},
         **_NOT_READABLE,
     ),
-    _flag(_O.GSSAPI_SERVER),
-    _spec(_O.GSSAPI_PRINCIPAL, "str", b"", min_length=1, max_length=255),
-    _spec(_O.GSSAPI_SERVICE_PRINCIPAL, "str", b"", min_length=1, max_length=255),
-    _flag(_O.GSSAPI_PLAINTEXT),
+    _flag(_O.GSSAPI_SERVER, refused=_NO_GSSAPI),
+    _spec(_O.GSSAPI_PRINCIPAL, "str", b"", min_length=1, max_length=255, refused=_NO_GSSAPI),
+    _spec(
+        _O.GSSAPI_SERVICE_PRINCIPAL, "str", b"", min_length=1, max_length=255, refused=_NO_GSSAPI
+    ),
+    _flag(_O.GSSAPI_PLAINTEXT, refused=_NO_GSSAPI),
     _int(_O.HANDSHAKE_IVL, 30000, 0),
-    _spec(_O.SOCKS_PROXY, "str", b"", min_length=1, nullable=True),
+    _spec(_O.SOCKS_PROXY, "str", b"", min_length=1, nullable=True, refused=_NO_SOCKS),
     _truthy(_O.XPUB_NODROP, lo=0, socket_types=_XPUBS | {_T.RADIO}, **_NOT_READABLE),
     # A context option in libzmq; pyzmq lists it among socket options, libzmq rejects it there.
     _int(_O.BLOCKY, 1, readable=False, writable=False),
@@ -245,48 +282,70 @@ _TABLE: tuple[OptionSpec, ...] = (
     _int(_O.CONNECT_TIMEOUT, 0, 0),
     _int(_O.TCP_MAXRT, 0, 0),
     _state(_O.THREAD_SAFE, "int", 0),
-    _int(_O.MULTICAST_MAXTPDU, 1500, 1),
+    _int(_O.MULTICAST_MAXTPDU, 1500, 1, refused=_NO_MULTICAST),
     # 0 / -1: leave the kernel's value (libzmq's VMCI defaults).
     _spec(_O.VMCI_BUFFER_SIZE, "int64", 0, minimum=0),
     _spec(_O.VMCI_BUFFER_MIN_SIZE, "int64", 0, minimum=0),
     _spec(_O.VMCI_BUFFER_MAX_SIZE, "int64", 0, minimum=0),
     _int(_O.VMCI_CONNECT_TIMEOUT, -1, -1),
-    _int(_O.USE_FD, -1, -1),
-    _int(_O.GSSAPI_PRINCIPAL_NAMETYPE, 0, 0, 2),  # ZMQ_GSSAPI_NT_HOSTBASED .. _KRB5_PRINCIPAL
-    _int(_O.GSSAPI_SERVICE_PRINCIPAL_NAMETYPE, 0, 0, 2),
+    _int(_O.USE_FD, -1, -1),  # tcp and ipc bind: listen on this (already listening) socket
+    # ZMQ_GSSAPI_NT_HOSTBASED .. _KRB5_PRINCIPAL
+    _int(_O.GSSAPI_PRINCIPAL_NAMETYPE, 0, 0, 2, refused=_NO_GSSAPI),
+    _int(_O.GSSAPI_SERVICE_PRINCIPAL_NAMETYPE, 0, 0, 2, refused=_NO_GSSAPI),
     _spec(_O.BINDTODEVICE, "str", b"", min_length=1, max_length=16, nullable=True),  # IFNAMSIZ
     _truthy(_O.ZAP_ENFORCE_DOMAIN),
-    _truthy(_O.LOOPBACK_FASTPATH),
+    _truthy(
+        _O.LOOPBACK_FASTPATH,
+        refused="a Windows-only option (SIO_LOOPBACK_FAST_PATH): Linux has no such path, "
+        "and libzmq ignores it there",
+    ),
     _spec(_O.METADATA, "str", (), min_length=1, accumulate=True, **_NOT_READABLE),
-    _truthy(_O.MULTICAST_LOOP, 1),
+    _truthy(_O.MULTICAST_LOOP, 1, refused=_NO_MULTICAST),
     _int(_O.ROUTER_NOTIFY, 0, 0, 3, socket_types=_ROUTERS),  # NOTIFY_CONNECT | _DISCONNECT
-    _truthy(_O.XPUB_MANUAL_LAST_VALUE, lo=0, socket_types=_XPUBS, **_NOT_READABLE),
-    _spec(_O.SOCKS_USERNAME, "str", b"", max_length=255, nullable=True),
-    _spec(_O.SOCKS_PASSWORD, "str", b"", max_length=255, nullable=True),
-    _int(_O.IN_BATCH_SIZE, 8192, 1),
-    _int(_O.OUT_BATCH_SIZE, 8192, 1),
-    _spec(_O.WSS_KEY_PEM, "str", b"", **_NOT_READABLE),
-    _spec(_O.WSS_CERT_PEM, "str", b"", **_NOT_READABLE),
-    _spec(_O.WSS_TRUST_PEM, "str", b"", **_NOT_READABLE),
-    _spec(_O.WSS_HOSTNAME, "str", b"", **_NOT_READABLE),
-    _flag(_O.WSS_TRUST_SYSTEM, **_NOT_READABLE),
-    _truthy(_O.ONLY_FIRST_SUBSCRIBE, lo=0, socket_types=_XPUBS | {_T.XSUB}, **_NOT_READABLE),
-    _int(_O.RECONNECT_STOP, 0),  # ReconnectStop bits; libzmq checks nothing
-    _spec(_O.HELLO_MSG, "bytes", b"", **_NOT_READABLE),
-    _spec(_O.DISCONNECT_MSG, "bytes", b"", **_NOT_READABLE),
+    _truthy(
+        _O.XPUB_MANUAL_LAST_VALUE,
+        lo=0,
+        socket_types=_XPUBS,
+        refused="not implemented by vmzmq (a libzmq draft option; XPUB_MANUAL is)",
+        **_NOT_READABLE,
+    ),
+    _spec(_O.SOCKS_USERNAME, "str", b"", max_length=255, nullable=True, refused=_NO_SOCKS),
+    _spec(_O.SOCKS_PASSWORD, "str", b"", max_length=255, nullable=True, refused=_NO_SOCKS),
+    _int(_O.IN_BATCH_SIZE, 8192, 1, refused=_OWN_BATCHES),
+    _int(_O.OUT_BATCH_SIZE, 8192, 1, refused=_OWN_BATCHES),
+    _spec(_O.WSS_KEY_PEM, "str", b"", refused=_NO_WSS, **_NOT_READABLE),
+    _spec(_O.WSS_CERT_PEM, "str", b"", refused=_NO_WSS, **_NOT_READABLE),
+    _spec(_O.WSS_TRUST_PEM, "str", b"", refused=_NO_WSS, **_NOT_READABLE),
+    _spec(_O.WSS_HOSTNAME, "str", b"", refused=_NO_WSS, **_NOT_READABLE),
+    _flag(_O.WSS_TRUST_SYSTEM, refused=_NO_WSS, **_NOT_READABLE),
+    _truthy(
+        _O.ONLY_FIRST_SUBSCRIBE,
+        lo=0,
+        socket_types=_XPUBS | {_T.XSUB},
+        refused=_NOT_IMPLEMENTED,
+        **_NOT_READABLE,
+    ),
+    _int(_O.RECONNECT_STOP, 0),  # ReconnectStop bits: see _check_reconnect_stop
+    _spec(_O.HELLO_MSG, "bytes", b"", refused=_NOT_IMPLEMENTED, **_NOT_READABLE),
+    _spec(_O.DISCONNECT_MSG, "bytes", b"", refused=_NOT_IMPLEMENTED, **_NOT_READABLE),
     _int(_O.PRIORITY, 0, 0),
-    _int(_O.BUSY_POLL, 0),
-    _spec(_O.HICCUP_MSG, "bytes", b"", **_NOT_READABLE),
-    _truthy(_O.XSUB_VERBOSE_UNSUBSCRIBE, socket_types=frozenset({_T.XSUB}), **_NOT_READABLE),
+    _int(_O.BUSY_POLL, 0, 0),  # SO_BUSY_POLL, which is never negative (libzmq takes any int)
+    _spec(_O.HICCUP_MSG, "bytes", b"", refused=_NOT_IMPLEMENTED, **_NOT_READABLE),
+    _truthy(
+        _O.XSUB_VERBOSE_UNSUBSCRIBE,
+        socket_types=frozenset({_T.XSUB}),
+        refused=_NOT_IMPLEMENTED,
+        **_NOT_READABLE,
+    ),
     _state(_O.TOPICS_COUNT, "int", 0),
-    _int(_O.NORM_MODE, 1, 0, 4),  # NormMode.CC
-    _flag(_O.NORM_UNICAST_NACK),
-    _int(_O.NORM_BUFFER_SIZE, 2048, 1),
-    _int(_O.NORM_SEGMENT_SIZE, 1400, 1),
-    _int(_O.NORM_BLOCK_SIZE, 16, 1, 255),
-    _int(_O.NORM_NUM_PARITY, 4, 0, 254),
-    _int(_O.NORM_NUM_AUTOPARITY, 0, 0, 254),
-    _flag(_O.NORM_PUSH),
+    _int(_O.NORM_MODE, 1, 0, 4, refused=_NO_NORM),  # NormMode.CC
+    _flag(_O.NORM_UNICAST_NACK, refused=_NO_NORM),
+    _int(_O.NORM_BUFFER_SIZE, 2048, 1, refused=_NO_NORM),
+    _int(_O.NORM_SEGMENT_SIZE, 1400, 1, refused=_NO_NORM),
+    _int(_O.NORM_BLOCK_SIZE, 16, 1, 255, refused=_NO_NORM),
+    _int(_O.NORM_NUM_PARITY, 4, 0, 254, refused=_NO_NORM),
+    _int(_O.NORM_NUM_AUTOPARITY, 0, 0, 254, refused=_NO_NORM),
+    _flag(_O.NORM_PUSH, refused=_NO_NORM),
 )
 
 OPTIONS: dict[int, OptionSpec] = {spec.id: spec for spec in _TABLE}
@@ -297,13 +356,18 @@ OPTIONS_BY_NAME: dict[str, OptionSpec] = {
 }
 
 # Attributes computed from others rather than stored (see the properties of SocketOptions).
-_DERIVED = frozenset({"ipv4only", "plain_server", "curve_server", "gssapi_server"})
+_DERIVED = frozenset({"ipv4only", "plain_server", "curve_server"})
 # (attribute, default) for everything a SocketOptions stores, in table order.
 _STORED: tuple[tuple[str, object], ...] = tuple(
     (spec.attr, spec.default)
     for spec in _TABLE
-    if not spec.state and spec.attr not in _DERIVED and (spec.readable or spec.writable)
+    if not spec.state
+    and not spec.refused
+    and spec.attr not in _DERIVED
+    and (spec.readable or spec.writable)
 )
+#: The options vmzmq refuses to set (ENOTSUP), by id: docs/options.md says why for each.
+REFUSED: dict[int, OptionSpec] = {spec.id: spec for spec in _TABLE if spec.refused}
 
 
 def option_spec(option: int) -> OptionSpec:
@@ -473,12 +537,83 @@ def _check_accept_filter(
     return ipaddress.ip_network((ip, bits), strict=False)
 
 
+def _check_affinity(opts: SocketOptions, spec: OptionSpec, mask: int) -> int:
+    # A bitmask of I/O threads (0: any). vmzmq has one, bit 0, which runs every connection.
+    if mask != 0 and not mask & 1:
+        raise with_detail(
+            errno.ENOTSUP,
+            f"AFFINITY: vmzmq has one I/O thread (bit 0, or 0 for any); {mask:#x} names "
+            "only threads it does not have",
+        )
+    return mask
+
+
+_RECONNECT_STOP_CONN_REFUSED = 1
+
+
+def _check_reconnect_stop(opts: SocketOptions, spec: OptionSpec, bits: int) -> int:
+    if bits & ~_RECONNECT_STOP_CONN_REFUSED:
+        raise with_detail(
+            errno.ENOTSUP,
+            f"RECONNECT_STOP: only RECONNECT_STOP_CONN_REFUSED (1) is implemented, got {bits} "
+            "(HANDSHAKE_FAILED = 2 and AFTER_DISCONNECT = 4 are not)",
+        )
+    return bits
+
+
+# Linux's SO_BUSY_POLL (asm-generic/socket.h); the socket module does not name it.
+SO_BUSY_POLL = getattr(socket, "SO_BUSY_POLL", 46)
+
+# option -> (the kernel option, its name, what EPERM means)
+_KERNEL_OPTIONS: dict[int, tuple[int, str, str]] = {
+    _O.PRIORITY: (socket.SO_PRIORITY, "SO_PRIORITY", "values above 6 need CAP_NET_ADMIN"),
+    _O.BUSY_POLL: (
+        SO_BUSY_POLL,
+        "SO_BUSY_POLL",
+        "raising it needs CAP_NET_ADMIN on some kernels",
+    ),
+    _O.BINDTODEVICE: (
+        getattr(socket, "SO_BINDTODEVICE", 25),
+        "SO_BINDTODEVICE",
+        "before Linux 5.7 it needs CAP_NET_RAW",
+    ),
+}
+
+
+def _check_kernel_option(opts: SocketOptions, spec: OptionSpec, value: Any) -> Any:
+    """Try the value on a scratch socket, so that a kernel refusal (EPERM without the
+    privilege, ENODEV for an unknown interface) is raised by setsockopt now, and not lost
+    in a background connect that would retry it forever."""
+    if not value:
+        return value  # the default: nothing is set on the kernel's sockets
+    kernel_option, kernel_name, privilege = _KERNEL_OPTIONS[spec.id]
+    try:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    except OSError:
+        return value  # cannot try it here: bind and connect report the kernel's answer
+    with probe:
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, kernel_option, value)
+        except OSError as exc:
+            why = f" ({privilege})" if exc.errno in (errno.EPERM, errno.EACCES) else ""
+            raise with_detail(
+                exc.errno or errno.EINVAL,
+                f"{spec.name} {value!r}: the kernel refuses {kernel_name}: {exc.strerror}{why}",
+            ) from None
+    return value
+
+
 _CHECKS: dict[int, Callable[[SocketOptions, OptionSpec, Any], object]] = {
+    _O.AFFINITY: _check_affinity,
+    _O.BINDTODEVICE: _check_kernel_option,
+    _O.BUSY_POLL: _check_kernel_option,
     _O.CURVE_PUBLICKEY: _check_curve_key,
     _O.CURVE_SECRETKEY: _check_curve_key,
     _O.CURVE_SERVERKEY: _check_curve_key,
     _O.HEARTBEAT_TTL: _check_heartbeat_ttl,
     _O.METADATA: _check_metadata,
+    _O.PRIORITY: _check_kernel_option,
+    _O.RECONNECT_STOP: _check_reconnect_stop,
     _O.TCP_ACCEPT_FILTER: _check_accept_filter,
 }
 
@@ -488,7 +623,6 @@ _CHECKS: dict[int, Callable[[SocketOptions, OptionSpec, Any], object]] = {
 _NULL = int(SecurityMechanism.NULL)
 _PLAIN = int(SecurityMechanism.PLAIN)
 _CURVE = int(SecurityMechanism.CURVE)
-_GSSAPI = int(SecurityMechanism.GSSAPI)
 
 
 def _set_ipv4only(opts: SocketOptions, spec: OptionSpec, value: int) -> None:
@@ -520,13 +654,6 @@ def _set_curve_key(opts: SocketOptions, spec: OptionSpec, value: bytes) -> None:
         opts.as_server = 0  # knowing the server's key makes us the client
 
 
-def _set_gssapi_principal(opts: SocketOptions, spec: OptionSpec, value: bytes) -> None:
-    setattr(opts, spec.attr, value)
-    opts.mechanism = _GSSAPI
-    if spec.id == _O.GSSAPI_SERVICE_PRINCIPAL:
-        opts.as_server = 0
-
-
 def _set_xpub_verbose(opts: SocketOptions, spec: OptionSpec, value: int) -> None:
     opts.xpub_verbose = value
     opts.xpub_verboser = 0
@@ -535,11 +662,6 @@ def _set_xpub_verbose(opts: SocketOptions, spec: OptionSpec, value: int) -> None
 def _set_xpub_verboser(opts: SocketOptions, spec: OptionSpec, value: int) -> None:
     opts.xpub_verbose = value
     opts.xpub_verboser = value
-
-
-def _set_xpub_manual_last_value(opts: SocketOptions, spec: OptionSpec, value: int) -> None:
-    opts.xpub_manual = value
-    opts.xpub_manual_last_value = value
 
 
 def _set_metadata(opts: SocketOptions, spec: OptionSpec, value: tuple[bytes, bytes]) -> None:
@@ -551,17 +673,13 @@ _SETTERS: dict[int, Callable[[SocketOptions, OptionSpec, Any], None]] = {
     _O.IPV4ONLY: _set_ipv4only,
     _O.PLAIN_SERVER: _set_server_flag(_PLAIN, null_when_off=True),
     _O.CURVE_SERVER: _set_server_flag(_CURVE, null_when_off=True),
-    _O.GSSAPI_SERVER: _set_server_flag(_GSSAPI, null_when_off=False),
     _O.PLAIN_USERNAME: _set_plain_credential,
     _O.PLAIN_PASSWORD: _set_plain_credential,
     _O.CURVE_PUBLICKEY: _set_curve_key,
     _O.CURVE_SECRETKEY: _set_curve_key,
     _O.CURVE_SERVERKEY: _set_curve_key,
-    _O.GSSAPI_PRINCIPAL: _set_gssapi_principal,
-    _O.GSSAPI_SERVICE_PRINCIPAL: _set_gssapi_principal,
     _O.XPUB_VERBOSE: _set_xpub_verbose,
     _O.XPUB_VERBOSER: _set_xpub_verboser,
-    _O.XPUB_MANUAL_LAST_VALUE: _set_xpub_manual_last_value,
     _O.METADATA: _set_metadata,
 }
 
@@ -577,8 +695,6 @@ class SocketOptions:
 
     affinity: int
     routing_id: bytes
-    rate: int
-    recovery_ivl: int
     sndbuf: int
     rcvbuf: int
     linger: int
@@ -588,7 +704,6 @@ class SocketOptions:
     maxmsgsize: int
     sndhwm: int
     rcvhwm: int
-    multicast_hops: int
     rcvtimeo: int
     sndtimeo: int
     router_mandatory: int
@@ -599,7 +714,6 @@ class SocketOptions:
     tcp_accept_filter: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     immediate: int
     xpub_verbose: int
-    router_raw: int
     ipv6: int
     mechanism: int
     plain_username: bytes
@@ -618,11 +732,7 @@ class SocketOptions:
     ipc_filter_uid: tuple[int, ...]
     ipc_filter_gid: tuple[int, ...]
     connect_routing_id: bytes
-    gssapi_principal: bytes
-    gssapi_service_principal: bytes
-    gssapi_plaintext: int
     handshake_ivl: int
-    socks_proxy: bytes
     xpub_nodrop: int
     xpub_manual: int
     xpub_welcome_msg: bytes
@@ -634,46 +744,18 @@ class SocketOptions:
     xpub_verboser: int
     connect_timeout: int
     tcp_maxrt: int
-    multicast_maxtpdu: int
     vmci_buffer_size: int
     vmci_buffer_min_size: int
     vmci_buffer_max_size: int
     vmci_connect_timeout: int
     use_fd: int
-    gssapi_principal_nametype: int
-    gssapi_service_principal_nametype: int
     bindtodevice: bytes
     zap_enforce_domain: int
-    loopback_fastpath: int
     metadata: tuple[tuple[bytes, bytes], ...]
-    multicast_loop: int
     router_notify: int
-    xpub_manual_last_value: int
-    socks_username: bytes
-    socks_password: bytes
-    in_batch_size: int
-    out_batch_size: int
-    wss_key_pem: bytes
-    wss_cert_pem: bytes
-    wss_trust_pem: bytes
-    wss_hostname: bytes
-    wss_trust_system: int
-    only_first_subscribe: int
     reconnect_stop: int
-    hello_msg: bytes
-    disconnect_msg: bytes
     priority: int
     busy_poll: int
-    hiccup_msg: bytes
-    xsub_verbose_unsubscribe: int
-    norm_mode: int
-    norm_unicast_nack: int
-    norm_buffer_size: int
-    norm_segment_size: int
-    norm_block_size: int
-    norm_num_parity: int
-    norm_num_autoparity: int
-    norm_push: int
     socket_type: int
     as_server: int
 
@@ -709,10 +791,6 @@ class SocketOptions:
     def curve_server(self) -> int:
         return int(bool(self.as_server) and self.mechanism == _CURVE)
 
-    @property
-    def gssapi_server(self) -> int:
-        return int(bool(self.as_server) and self.mechanism == _GSSAPI)
-
     # -- access by option id -----------------------------------------------------------------
 
     def validate(self, option: int, value: object) -> object:
@@ -733,11 +811,15 @@ class SocketOptions:
                 f"{spec.name} is not an option of {_type_name(self.socket_type)} sockets",
             )
         if value is None and spec.nullable:
+            if spec.refused:
+                raise with_detail(errno.ENOTSUP, f"{spec.name}: {spec.refused}")
             return None
         if spec.kind == "int" or spec.kind == "int64":
             checked: object = _check_int(spec, value)
         else:
             checked = _check_bytes(spec, value)
+        if spec.refused:
+            raise with_detail(errno.ENOTSUP, f"{spec.name}: {spec.refused}")
         check = _CHECKS.get(spec.id)
         if check is not None:
             checked = check(self, spec, checked)
@@ -778,6 +860,8 @@ class SocketOptions:
             raise with_detail(
                 errno.EINVAL, f"{spec.name} is socket state: the socket answers it, not its options"
             )
+        if spec.refused:
+            return spec.default  # never set: libzmq's value (pyzmq code reads some of these)
         return getattr(self, spec.attr)
 
     def copy(self) -> SocketOptions:
@@ -794,6 +878,16 @@ class SocketOptions:
             if getattr(self, attr) != default
         ]
         return f"SocketOptions({_type_name(self.socket_type)}{''.join(', ' + c for c in changed)})"
+
+
+def check_socket_option(option: int, value: object) -> object:
+    """Validate a socket option value without a socket (``Context.set`` of a default for new
+    sockets): EINVAL for a bad value, ENOTSUP for an option vmzmq refuses. Socket-type
+    restrictions are not checked (the first socket type that takes the option is assumed)."""
+    spec = option_spec(option)
+    types = spec.socket_types
+    socket_type = min(types) if types else int(_T.DEALER)
+    return SocketOptions(socket_type).validate(option, value)
 
 
 # --- context options (zmq_ctx_set / zmq_ctx_get) ---------------------------------------------

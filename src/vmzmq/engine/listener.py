@@ -1,4 +1,11 @@
-"""A bound endpoint: accepts stream connections and hands each to a StreamConnection."""
+"""A bound endpoint: accepts stream connections and hands each to a StreamConnection.
+
+A listener keeps the socket's options of the moment it was bound (as libzmq's listeners do):
+access control (ZMQ_TCP_ACCEPT_FILTER, ZMQ_IPC_FILTER_*: ``transport.check_peer``) and the
+tuning of accepted sockets (``transport.connected``) use that snapshot. A refused connection
+is closed at once, before any ZMTP byte, logged at INFO and reported as ACCEPT_FAILED with
+EACCES (libzmq reports it as ACCEPT_FAILED too).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ class Listener:
         self.transport = transport
         self.sock = sock
         self.endpoint = endpoint
+        self.options = core.options.copy()
         self.connections: set[StreamConnection] = set()
         self.closed = False
         sock.setblocking(False)
@@ -35,7 +43,7 @@ class Listener:
                 return
             for _ in range(64):
                 try:
-                    conn_sock, _addr = self.sock.accept()
+                    conn_sock, peer = self.sock.accept()
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError as exc:
@@ -54,10 +62,18 @@ class Listener:
                     else:
                         log.warning("vmzmq: accept on %s failed: %s", self.endpoint, exc)
                     return
+                refusal = self.transport.check_peer(conn_sock, peer, self.options)
+                if refusal is not None:
+                    conn_sock.close()
+                    log.info("vmzmq: %s refused a connection: %s", self.endpoint, refusal)
+                    self.core.event("ACCEPT_FAILED", errno.EACCES, self.endpoint)
+                    continue
                 try:
-                    self.transport.connected(conn_sock, self.core.options)
+                    self.transport.connected(conn_sock, self.options)
                 except OSError as exc:
-                    log.debug("vmzmq: tuning accepted socket failed: %s", exc)
+                    log.warning(
+                        "vmzmq: tuning a connection accepted on %s failed: %s", self.endpoint, exc
+                    )
                 self.core.event("ACCEPTED", conn_sock.fileno(), self.endpoint)
                 conn = StreamConnection(self.core, conn_sock, self.transport, self.endpoint)
                 if not conn.closed:

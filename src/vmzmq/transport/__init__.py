@@ -9,7 +9,9 @@ How the engine uses a transport::
     transport = get_transport(scheme)                   # None for inproc
     target = transport.parse_bind(scheme, address)      # EINVAL now, not later
     sock, last_endpoint = transport.listen(target, opts)
-    ...
+    ...                                                 # per accepted socket:
+    transport.check_peer(conn, peer, opts)              # None, or why it is refused
+    transport.connected(conn, opts)                     # tune it
     unbind: match the exact text first, then transport.unbind_key(scheme, address)
 """
 
@@ -59,6 +61,12 @@ class StreamTransport(Protocol):
 
     def unlisten(self, sock: socket.socket, endpoint: str) -> None:
         """Close a listening socket (ipc also removes the file it created)."""
+        ...
+
+    def check_peer(self, sock: socket.socket, peer: Any, opts: SocketOptions) -> str | None:
+        """Access control on an accepted socket (``peer``: what accept() returned), by the
+        listener's options: None to keep it, else why it is refused (for the log).
+        tcp applies ZMQ_TCP_ACCEPT_FILTER, ipc ZMQ_IPC_FILTER_PID/UID/GID."""
         ...
 
     def connect(self, target: Any, opts: SocketOptions) -> socket.socket:

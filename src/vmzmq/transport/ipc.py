@@ -19,15 +19,25 @@ libzmq makes ``tmpXXXXXX`` in the current directory unless ``TMPDIR``/``TEMPDIR`
 A refused connect is ECONNREFUSED, or ENOENT when nothing was ever bound at the path.
 
 Unlike libzmq, ZMQ_SNDBUF and ZMQ_RCVBUF apply to ipc connections too (see ``connected``).
+
+ZMQ_IPC_FILTER_PID / _UID / _GID: a listener keeps a connection only if the peer process
+(its credentials at connect time, SO_PEERCRED) has one of the PIDs, one of the UIDs, or one of
+the GIDs as its group, or if its user is a listed member of one of the GID groups (the group
+database, as libzmq). No filter at all: every peer. :meth:`IpcTransport.check_peer` says why
+a connection is refused. ZMQ_USE_FD makes a bind adopt the application's listening unix
+socket (its file is then the application's: unlisten leaves it, as libzmq).
 """
 
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import shutil
 import socket
 import stat
+import struct
 import tempfile
 import threading
 import weakref
@@ -35,11 +45,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..error import with_detail
-from .sockopts import apply_buffer_sizes, raise_send_buffer
+from .sockopts import (
+    adopt_listener,
+    apply_buffer_sizes,
+    raise_send_buffer,
+    release_listener,
+    use_fd,
+)
 
 __all__ = ["MAX_PATH_BYTES", "TRANSPORT", "IpcEndpoint", "IpcTransport"]
 
 MAX_PATH_BYTES = 107  # sizeof(sockaddr_un.sun_path) - 1 for the terminating NUL
+_UCRED = struct.Struct("=iII")  # struct ucred: pid_t pid; uid_t uid; gid_t gid
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,10 @@ class IpcTransport:
         return _check(endpoint, address)
 
     def listen(self, target: IpcEndpoint, opts: Any) -> tuple[socket.socket, str]:
+        fd = use_fd(opts)
+        if fd >= 0:
+            sock = adopt_listener(fd, (socket.AF_UNIX,), f"ipc://{target.path}")
+            return sock, _endpoint_of(sock.getsockname())
         tmpdir = None
         path = target.path
         if path == "*":
@@ -178,6 +199,7 @@ class IpcTransport:
     def unlisten(self, sock: socket.socket, endpoint: str) -> None:
         with _owned_lock:
             owned = _owned.pop(sock, None)
+        release_listener(sock)
         sock.close()
         if owned is None:
             return
@@ -192,6 +214,25 @@ class IpcTransport:
                 os.rmdir(owned.tmpdir)
             except OSError:
                 pass
+
+    def check_peer(self, sock: socket.socket, peer: Any, opts: Any) -> str | None:
+        """ZMQ_IPC_FILTER_*: None to keep an accepted connection, else why it is refused."""
+        pids = getattr(opts, "ipc_filter_pid", ())
+        uids = getattr(opts, "ipc_filter_uid", ())
+        gids = getattr(opts, "ipc_filter_gid", ())
+        if not (pids or uids or gids):
+            return None
+        try:
+            pid, uid, gid = _UCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+            )
+        except OSError as exc:
+            return f"its credentials cannot be read ({exc.strerror})"
+        if pid in pids or uid in uids or gid in gids:
+            return None
+        if gids and _user_in_groups(uid, gids):
+            return None
+        return f"peer pid {pid} uid {uid} gid {gid} passes no ZMQ_IPC_FILTER_PID/UID/GID"
 
     def connect(self, target: IpcEndpoint, opts: Any) -> socket.socket:
         endpoint = f"ipc://{target.path}"
@@ -238,6 +279,31 @@ class IpcTransport:
 
     def connect_endpoint(self, scheme: str, address: str, target: IpcEndpoint) -> str:
         return f"{scheme}://{target.path}"
+
+
+def _user_in_groups(uid: int, gids: tuple[int, ...]) -> bool:
+    """Whether the user ``uid`` is a listed member of one of the groups ``gids`` (libzmq's
+    rule: by user name, in each group's member list; a primary group is matched by gid)."""
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return False
+    for gid in gids:
+        try:
+            if name in grp.getgrgid(gid).gr_mem:
+                return True
+        except KeyError:
+            continue
+    return False
+
+
+def _endpoint_of(name: str | bytes) -> str:
+    """LAST_ENDPOINT for a unix socket's address: a path, or '@name' (abstract)."""
+    if isinstance(name, bytes):
+        if name.startswith(b"\0"):
+            return "ipc://@" + os.fsdecode(name[1:])
+        name = os.fsdecode(name)
+    return f"ipc://{name}"
 
 
 TRANSPORT = IpcTransport()

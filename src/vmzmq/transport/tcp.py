@@ -15,8 +15,18 @@ ZMQ_IPV6 (libzmq fails with ENODEV on bind), and bind accepts host names (modern
 takes literals and interface names; interface names are not supported here).
 
 Socket options: SO_REUSEADDR on listeners (as libzmq on POSIX); ZMQ_BACKLOG; ZMQ_SNDBUF,
-ZMQ_RCVBUF, ZMQ_TOS, ZMQ_PRIORITY and ZMQ_BINDTODEVICE before bind/connect (accepted sockets
-inherit them); TCP_NODELAY, ZMQ_TCP_KEEPALIVE* (and TOS/PRIORITY again) on every connection.
+ZMQ_RCVBUF, ZMQ_TOS (IP_TOS, and IPV6_TCLASS on IPv6 sockets), ZMQ_PRIORITY (SO_PRIORITY),
+ZMQ_BINDTODEVICE (SO_BINDTODEVICE) and ZMQ_BUSY_POLL (SO_BUSY_POLL) before bind/connect, where
+the kernel's refusal is the bind's error or the connect attempt's (accepted sockets inherit
+them); TCP_NODELAY, ZMQ_TCP_KEEPALIVE*, ZMQ_TCP_MAXRT (TCP_USER_TIMEOUT, in ms, as libzmq on
+Linux) and TOS/PRIORITY again on every connection. ZMQ_USE_FD makes a bind adopt the
+application's listening socket instead of making one (the bind address is then only checked).
+
+ZMQ_TCP_ACCEPT_FILTER: a listener keeps a connection only if the peer's address is in one of
+the filter networks (no filter: every peer), as libzmq; :meth:`TcpTransport.check_peer` says
+why not. Unlike libzmq, an IPv4-mapped peer (``::ffff:10.1.2.3`` on an IPv6 listener) also
+matches the IPv4 filters (libzmq compares address families, so on ``tcp://[::]`` an IPv4
+filter never matched an IPv4 client).
 
 Errors: a malformed endpoint is EINVAL at parse time; a bind host that does not resolve is
 ENODEV (as libzmq); a connect host that does not resolve is EHOSTUNREACH from :meth:`connect`
@@ -27,13 +37,15 @@ ECONNREFUSED (:meth:`TcpTransport.is_refusal`).
 from __future__ import annotations
 
 import errno
+import ipaddress
 import re
 import socket
 from dataclasses import dataclass
 from typing import Any
 
 from ..error import with_detail
-from .sockopts import apply_buffer_sizes
+from ..options import SO_BUSY_POLL
+from .sockopts import adopt_listener, apply_buffer_sizes, release_listener, use_fd
 
 __all__ = ["TRANSPORT", "TcpEndpoint", "TcpTransport", "format_sockaddr"]
 
@@ -158,17 +170,24 @@ def _sockerr(exc: OSError, what: str) -> Exception:
 
 
 def _prepare(sock: socket.socket, opts: Any, endpoint: str) -> None:
-    """Options that must be set before bind/connect (listeners pass them to accepted sockets)."""
+    """Options that must be set before bind/connect (listeners pass them to accepted sockets).
+    The kernel's refusal is a ZMQError with its errno, naming the option."""
+    device = bytes(getattr(opts, "bindtodevice", b"") or b"")
+    busy_poll = getattr(opts, "busy_poll", 0) or 0
+    what = ""
     try:
-        device = getattr(opts, "bindtodevice", b"") or b""
         if device:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, bytes(device))
+            what = f"ZMQ_BINDTODEVICE {device!r}"
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device)
+        what = "ZMQ_SNDBUF/ZMQ_RCVBUF"
         apply_buffer_sizes(sock, opts)
+        what = "ZMQ_TOS/ZMQ_PRIORITY"
         _set_tos_priority(sock, opts)
+        if busy_poll:
+            what = f"ZMQ_BUSY_POLL {busy_poll}"
+            sock.setsockopt(socket.SOL_SOCKET, SO_BUSY_POLL, busy_poll)
     except OSError as exc:
-        raise _sockerr(
-            exc, f"cannot apply ZMQ_BINDTODEVICE/SNDBUF/RCVBUF/TOS/PRIORITY for '{endpoint}'"
-        ) from None
+        raise _sockerr(exc, f"cannot apply {what} for '{endpoint}'") from None
 
 
 def _set_tos_priority(sock: socket.socket, opts: Any) -> None:
@@ -180,6 +199,27 @@ def _set_tos_priority(sock: socket.socket, opts: Any) -> None:
     priority = getattr(opts, "priority", 0) or 0
     if priority:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, priority)
+
+
+_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _peer_ip(peer: Any) -> _IP:
+    """The IP address in an accept() result, without an IPv6 scope (``fe80::1%eth0``)."""
+    host = peer[0] if isinstance(peer, tuple) else peer
+    return ipaddress.ip_address(str(host).split("%", 1)[0])
+
+
+def _matches(address: _IP, filters: tuple[_Network, ...]) -> bool:
+    """Whether ``address`` is in one of ``filters``; an IPv4-mapped IPv6 address is also
+    tried as the IPv4 address it carries."""
+    candidates: list[_IP] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        candidates.append(address.ipv4_mapped)
+    return any(
+        ip in network for network in filters for ip in candidates if ip.version == network.version
+    )
 
 
 def _new_socket(family: int, endpoint: str) -> socket.socket:
@@ -216,6 +256,10 @@ class TcpTransport:
 
     def listen(self, target: TcpEndpoint, opts: Any) -> tuple[socket.socket, str]:
         endpoint = f"tcp://{target.text()}"
+        fd = use_fd(opts)
+        if fd >= 0:
+            sock = adopt_listener(fd, (socket.AF_INET, socket.AF_INET6), endpoint)
+            return sock, format_sockaddr("tcp", sock.getsockname())
         ipv6 = bool(getattr(opts, "ipv6", 0))
         family, sockaddr = _resolve(endpoint, target.host, target.port, ipv6, passive=True)
         try:
@@ -249,7 +293,22 @@ class TcpTransport:
         return sock, last
 
     def unlisten(self, sock: socket.socket, endpoint: str) -> None:
+        release_listener(sock)
         sock.close()
+
+    def check_peer(self, sock: socket.socket, peer: Any, opts: Any) -> str | None:
+        """ZMQ_TCP_ACCEPT_FILTER: None to keep an accepted connection, else why it is refused.
+        ``peer`` is the address accept() returned."""
+        filters = getattr(opts, "tcp_accept_filter", ())
+        if not filters:
+            return None
+        try:
+            address = _peer_ip(peer)
+        except ValueError:
+            return f"its address {peer!r} cannot be read"
+        if _matches(address, filters):
+            return None
+        return f"{address} is not in ZMQ_TCP_ACCEPT_FILTER"
 
     def connect(self, target: TcpEndpoint, opts: Any) -> socket.socket:
         endpoint = f"tcp://{target.text()}"
@@ -287,8 +346,8 @@ class TcpTransport:
         return sock
 
     def connected(self, sock: socket.socket, opts: Any) -> None:
-        """Non-blocking, TCP_NODELAY, keepalive, TOS, priority; the kernel's refusal is an
-        OSError (the engine logs it and goes on)."""
+        """Non-blocking, TCP_NODELAY, keepalive, TOS, priority, TCP_MAXRT; the kernel's
+        refusal is an OSError (the engine logs it and goes on)."""
         # An accepted Python socket starts blocking whatever the listener is.
         sock.setblocking(False)
         # As libzmq: ZMTP sends small frames that must not wait for Nagle.
@@ -307,6 +366,11 @@ class TcpTransport:
                     if value is not None and value != -1:
                         sock.setsockopt(socket.IPPROTO_TCP, opt, value)
         _set_tos_priority(sock, opts)
+        maxrt = getattr(opts, "tcp_maxrt", 0) or 0
+        if maxrt > 0:
+            # As libzmq on Linux: how long sent data may stay unacknowledged before the
+            # kernel gives the connection up (ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, maxrt)
 
     def grow_send_buffer(self, sock: socket.socket) -> None:
         pass  # the kernel autotunes tcp buffers

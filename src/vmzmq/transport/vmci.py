@@ -464,6 +464,12 @@ class VmciTransport:
 
     def listen(self, target: VsockAddress, opts: Any) -> tuple[socket.socket, str]:
         endpoint = str(target)
+        fd = getattr(opts, "use_fd", -1)
+        if fd is not None and fd >= 0:
+            raise with_detail(
+                errno.ENOTSUP,
+                f"cannot bind '{endpoint}': ZMQ_USE_FD is implemented for tcp and ipc binds only",
+            )
         # Errors name the endpoint as written: '@' stays '@' (with the CID it stood for), or
         # 'vmci://@:5555' would fail as 'vmci://3:5555', an address the user never typed.
         named = f"'{endpoint}'"
@@ -493,6 +499,9 @@ class VmciTransport:
 
     def unlisten(self, sock: socket.socket, endpoint: str) -> None:
         sock.close()
+
+    def check_peer(self, sock: socket.socket, peer: Any, opts: Any) -> str | None:
+        return None  # no vmci accept filters (libzmq has none either)
 
     def connect(self, target: VsockAddress, opts: Any) -> socket.socket:
         cid = target.cid
