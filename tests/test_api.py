@@ -232,6 +232,15 @@ def test_context_socket_option_defaults(ctx):
     assert ctx.getsockopt(zmq.LINGER) == 0
 
 
+def test_context_refuses_socket_option_defaults_it_would_ignore(ctx):
+    with pytest.raises(zmq.ZMQError) as info:
+        ctx.setsockopt(zmq.SOCKS_PROXY, b"proxy:1080")
+    assert info.value.errno == errno.ENOTSUP and "SOCKS_PROXY" in str(info.value)
+    with pytest.raises(zmq.ZMQError) as info:
+        ctx.sndhwm = -5
+    assert info.value.errno == errno.EINVAL
+
+
 # -- endpoints -----------------------------------------------------------------------------------
 
 

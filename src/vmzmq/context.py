@@ -9,7 +9,12 @@ from typing import Any
 
 from .engine.core import ContextCore
 from .error import ETERM, with_detail
-from .options import CONTEXT_OPTION_DEFAULTS, OPTIONS_BY_NAME, option_spec
+from .options import (
+    CONTEXT_OPTION_DEFAULTS,
+    OPTIONS_BY_NAME,
+    check_socket_option,
+    option_spec,
+)
 from .socket import Socket
 from .zap_client import ZapClient
 
@@ -118,7 +123,9 @@ class Context:
             if option == 42:  # IPV6 is both: the default for new sockets
                 self._sockopts[42] = optval
             return
-        option_spec(option)
+        # Checked now: a default that every new socket would then drop (Socket.__init__ applies
+        # them quietly) would be an option stored and ignored.
+        check_socket_option(option, optval)
         self._sockopts[option] = optval
 
     def get(self, option: int) -> Any:
@@ -141,7 +148,7 @@ class Context:
         if upper in _CONTEXT_OPTION_NAMES:
             self.set(_CONTEXT_OPTION_NAMES[upper], value)
         elif upper in OPTIONS_BY_NAME:
-            self._sockopts[OPTIONS_BY_NAME[upper].id] = value
+            self.set(OPTIONS_BY_NAME[upper].id, value)
         else:
             object.__setattr__(self, key, value)
 
