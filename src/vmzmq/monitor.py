@@ -63,7 +63,11 @@ class SocketMonitor:
         self.addr = addr
         # The engine's I/O thread and the socket's own thread (bind, close) both emit.
         self._lock = threading.Lock()
-        pair = socket.context.socket(0)  # PAIR
+        # A plain (blocking-API) socket whatever the context's default class: the I/O thread
+        # emits on it, and an asyncio socket would want an event loop there.
+        from .socket import Socket
+
+        pair = socket.context.socket(0, socket_class=Socket)  # PAIR
         pair.linger = 0
         try:
             pair.bind(addr)

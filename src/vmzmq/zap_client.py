@@ -78,7 +78,11 @@ class ZapClient:
                 callback(None)
 
     def _open(self, binder: Any) -> None:
-        sock = self._context.socket(DEALER)
+        from .socket import Socket
+
+        # A plain socket even in a vmzmq.asyncio context: the I/O thread (or a reading
+        # caller) sends and receives on it with no event loop.
+        sock = self._context.socket(DEALER, socket_class=Socket)
         sock.sndhwm = 0  # a request must never wait: one per handshake in progress
         sock.rcvhwm = 0
         sock.linger = 0
