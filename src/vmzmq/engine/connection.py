@@ -28,7 +28,7 @@ from ..zmtp import (
     Subscribe,
     ZmtpConnection,
 )
-from ..zmtp.errors import ZAP_UNSPECIFIED, AuthFailed
+from ..zmtp.errors import ZAP_UNSPECIFIED, ZMTP_UNSPECIFIED, AuthFailed
 from ..zmtp.zap import ZapRequest, parse_reply, request_frames
 from .loop import ERROR, READ, WRITE
 from .pipe import StreamPipe, Subscription
@@ -836,7 +836,15 @@ class StreamConnection:
             self._lost(f"authentication failed: {exc}")
             return
         log.warning("vmzmq: dropping %s peer on %s: %s", self.core.type_name, self.endpoint, exc)
-        self._lost(f"protocol error: {exc}", handshake=not self.ready, code=exc.code or 1)
+        # A wrapping mechanism's errors after the handshake (a bad box, a replayed nonce) are
+        # reported as libzmq reports them, as a failed handshake with the ZMTP code.
+        mechanism_error = (
+            self.ready and self.zmtp.mechanism.wraps_frames and exc.code != ZMTP_UNSPECIFIED
+        )
+        self._lost(
+            f"protocol error: {exc}", handshake=not self.ready or mechanism_error,
+            code=exc.code or 1,
+        )
 
     def _lost(self, reason: str, handshake: bool = False, code: int = 0) -> None:
         """``code``: the ZMTP protocol error number when the peer broke the protocol."""
