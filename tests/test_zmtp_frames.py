@@ -8,8 +8,10 @@ import pytest
 
 from vmzmq.zmtp import ProtocolError
 from vmzmq.zmtp.frames import (
+    BODY_BUFFER_FILL,
     BODY_BUFFER_MAX,
     LARGE_FRAME,
+    MAX_MESSAGE_FRAMES,
     FrameDecoder,
     encode_command,
     encode_message,
@@ -254,14 +256,43 @@ def test_body_buffer_continued_by_feed_and_reused() -> None:
     body = b"x" * (LARGE_FRAME + 5)
     wire = encode_message([body]) + encode_message([b"after"])
     dec, _ = decoder()
+    cut = len(body) // 2
     for _ in range(2):
-        events = feed(dec, wire[:100])
+        events = feed(dec, wire[:cut])
         view = dec.read_buffer()
-        assert view is not None and len(view) == len(body) - 91
+        assert view is not None and len(view) == len(body) - (cut - 9)
         view.release()
-        events += feed(dec, wire[100:])
+        events += feed(dec, wire[cut:])
         assert events == [[body], [b"after"]]
     assert dec.read_buffer() is None
+
+
+def test_body_buffer_waits_for_the_body_to_arrive() -> None:
+    # A peer that declares a large frame and sends a few octets of it holds only those octets
+    # here: the buffer (allocated and zero-filled at its full size) comes once a part of
+    # the body has arrived (BODY_BUFFER_FILL).
+    size = 1 << 20
+    dec, _ = decoder()
+    feed(dec, b"\x02" + size.to_bytes(8, "big") + b"z" * 16)
+    assert dec.read_buffer() is None
+    assert dec.buffered_size == 16
+    feed(dec, b"z" * (size // BODY_BUFFER_FILL))
+    view = dec.read_buffer()
+    assert view is not None and len(view) == size - 16 - size // BODY_BUFFER_FILL
+    view[:] = b"z" * len(view)
+    view.release()
+    events: list[Any] = []
+    dec.buffer_filled(size - 16 - size // BODY_BUFFER_FILL, events)
+    assert events == [[b"z" * size]]
+
+
+def test_message_frame_count_is_bounded() -> None:
+    dec, _ = decoder(max_message_size=1 << 20)
+    with pytest.raises(ProtocolError, match="MAX_MESSAGE_FRAMES"):
+        feed(dec, b"\x01\x00" * (MAX_MESSAGE_FRAMES + 1))
+    dec, _ = decoder()
+    frames = [b""] * (MAX_MESSAGE_FRAMES - 1) + [b"end"]
+    assert feed(dec, encode_message(frames)) == [frames]  # the limit itself is fine
 
 
 def test_body_buffer_only_for_sane_declared_sizes() -> None:
@@ -277,9 +308,9 @@ def test_body_buffer_only_for_sane_declared_sizes() -> None:
 def test_body_buffer_respects_max_message_size() -> None:
     dec, _ = decoder(max_message_size=LARGE_FRAME * 2)
     wire = encode_message([b"a" * 100, b"b" * LARGE_FRAME])
-    events = feed(dec, wire[:200])
+    events = feed(dec, wire[: LARGE_FRAME // 2])
     assert dec.read_buffer() is not None  # within the limit: gathered in a buffer
-    events += feed(dec, wire[200:])
+    events += feed(dec, wire[LARGE_FRAME // 2 :])
     assert events == [[b"a" * 100, b"b" * LARGE_FRAME]]
     with pytest.raises(ProtocolError):  # over it: refused on the declared size, no buffer
         feed(dec, encode_message([b"a" * 100, b"b" * (LARGE_FRAME * 2)])[:200])
@@ -297,12 +328,13 @@ def test_bare_single_frames() -> None:
     assert feed(dec, split[:50]) == []
     assert feed(dec, split[50:]) == [b"s" * 200]
     large = encode_message([b"B" * LARGE_FRAME])
-    assert feed(dec, large[:100]) == []
+    cut = LARGE_FRAME // 2
+    assert feed(dec, large[:cut]) == []
     buf = dec.read_buffer()
     assert buf is not None
-    buf[:] = large[100:]
+    buf[:] = large[cut:]
     buf.release()
     events: list[Any] = []
-    dec.buffer_filled(len(large) - 100, events)
+    dec.buffer_filled(len(large) - cut, events)
     assert events == [b"B" * LARGE_FRAME]
     assert type(events[0]) is bytes

@@ -53,6 +53,16 @@ _NO_LIMIT = 1 << 64  # larger than any size a frame can declare
 # The buffer is kept for the next large frame when it is at most BODY_BUFFER_KEEP octets.
 BODY_BUFFER_MAX = 16 << 20
 BODY_BUFFER_KEEP = 2 << 20
+# ...but only once an eighth of it has arrived (one 256 KiB read of a 1 MiB frame does): a
+# peer that declares a large frame and sends a few octets of it must not make us allocate
+# (and zero-fill) the rest. Until then the pieces that arrived are all we hold; the kernel
+# holds what has not arrived.
+BODY_BUFFER_FILL = 8
+
+#: The most frames one data message may have. MAXMSGSIZE counts octets, so without this an
+#: endless run of empty frames with MORE would grow a message without bound (libzmq has no
+#: such limit; a real message has a few frames, a batch perhaps thousands).
+MAX_MESSAGE_FRAMES = 16384
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -181,6 +191,7 @@ class FrameDecoder:
         "_piece_flags",
         "_piece_size",
         "_body",
+        "_want_body",
         "_spare",
         "_bare",
     )
@@ -208,6 +219,7 @@ class FrameDecoder:
         self._piece_flags = 0
         self._piece_size = 0
         self._body: memoryview | None = None  # a large body being gathered (see read_buffer)
+        self._want_body = False  # the body in pieces will move to one buffer (_body)
         self._spare: bytearray | None = None  # the buffer behind it, kept for the next one
 
     @property
@@ -234,6 +246,7 @@ class FrameDecoder:
         frame = bytes(body)  # the one copy of a large body, made once it is complete
         body.release()
         self._body = None
+        self._want_body = False
         self._pieces = None
         self._piece_len = 0
         self._frame(self._piece_flags, frame, events)
@@ -262,10 +275,13 @@ class FrameDecoder:
             if len(view) < need:
                 pieces.append(data if type(data) is bytes else bytes(view))
                 self._piece_len += len(view)
+                if self._want_body:
+                    self._gather_body()
                 return
             pieces.append(data if need == len(view) and type(data) is bytes else bytes(view[:need]))
             body = b"".join(pieces)
             self._pieces = None
+            self._want_body = False
             self._piece_len = 0
             self._frame(self._piece_flags, body, events)
             if self.stopped:
@@ -319,6 +335,8 @@ class FrameDecoder:
                         msize += end - p
                         if msize > limit:
                             raise _too_large(msize, limit)
+                        if len(parts) >= MAX_MESSAGE_FRAMES:
+                            raise _too_many_frames()
                         parts.append(d[p:end])
                     elif parts:
                         msize += end - p
@@ -402,6 +420,8 @@ class FrameDecoder:
                 self._start_pieces(d, start, flags, size)
                 return
             if flags & FLAG_MORE:
+                if len(parts) >= MAX_MESSAGE_FRAMES:
+                    raise _too_many_frames()
                 parts.append(d[start:end])
                 msize = total
             elif parts:
@@ -421,17 +441,29 @@ class FrameDecoder:
         self._piece_len = len(piece)
         self._piece_flags = flags
         self._piece_size = size
-        if LARGE_FRAME <= size <= BODY_BUFFER_MAX and not flags & FLAG_COMMAND:
-            spare = self._spare
-            if spare is None or len(spare) < size:
-                spare = bytearray(size)
-            self._spare = spare if len(spare) <= BODY_BUFFER_KEEP else None
-            body = memoryview(spare)[:size]
-            body[: len(piece)] = piece
-            self._body = body
-            self._pieces = []
-        else:
-            self._pieces = [piece]
+        self._pieces = [piece]
+        self._want_body = LARGE_FRAME <= size <= BODY_BUFFER_MAX and not flags & FLAG_COMMAND
+        if self._want_body:
+            self._gather_body()
+
+    def _gather_body(self) -> None:
+        """Move the pieces of a large body into one buffer the reader can fill straight from
+        the kernel, once enough has arrived (BODY_BUFFER_FILL) or a kept buffer fits."""
+        size = self._piece_size
+        spare = self._spare
+        if spare is None or len(spare) < size:
+            if self._piece_len * BODY_BUFFER_FILL < size:
+                return
+            spare = bytearray(size)
+        self._spare = spare if len(spare) <= BODY_BUFFER_KEEP else None
+        body = memoryview(spare)[:size]
+        pos = 0
+        for piece in self._pieces:  # type: ignore[union-attr]
+            body[pos : pos + len(piece)] = piece
+            pos += len(piece)
+        self._body = body
+        self._pieces = []
+        self._want_body = False
 
     def _frame(self, flags: int, body: bytes, events: list[Any]) -> None:
         """Process one frame whose body arrived in pieces (the slow path of ``_decode``)."""
@@ -453,6 +485,8 @@ class FrameDecoder:
         total = self._msize + len(body)
         if total > self._limit:
             raise _too_large(total, self._limit)
+        if more and len(self._parts) >= MAX_MESSAGE_FRAMES:
+            raise _too_many_frames()
         self._parts.append(body)
         if more:
             self._msize = total
@@ -465,6 +499,13 @@ class FrameDecoder:
 
 def _unexpected_data() -> ProtocolError:
     return ProtocolError("data frame where only a command is allowed (during the handshake?)")
+
+
+def _too_many_frames() -> ProtocolError:
+    return ProtocolError(
+        f"message has more than {MAX_MESSAGE_FRAMES} frames (MAX_MESSAGE_FRAMES)",
+        ZMTP_UNSPECIFIED,
+    )
 
 
 def _too_large(size: int, limit: int, what: str = "message") -> ProtocolError:
