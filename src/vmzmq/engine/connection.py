@@ -97,6 +97,7 @@ class StreamConnection:
         "cork_epoch",
         "cork_bytes",
         "grow_sndbuf",
+        "pong_waiting",
         "muted",
         "interest",
         "direct",
@@ -144,6 +145,7 @@ class StreamConnection:
         self.cork_epoch = 0
         self.cork_bytes = 0
         self.grow_sndbuf = False
+        self.pong_waiting = False  # a PONG is queued behind output the peer has not read
         self.muted = False
         self.interest = READ
         self.direct = False
@@ -306,7 +308,11 @@ class StreamConnection:
                     log.debug("vmzmq: ignored a %s from a peer on %s",
                               "SUBSCRIBE" if subscribe else "CANCEL", self.endpoint)
             elif isinstance(ev, Ping):
-                self._write(self.zmtp.encode_pong(ev.context))
+                # At most one PONG waits to be written (libzmq keeps one too): a peer that
+                # sends PINGs and never reads must not queue a PONG per PING.
+                if not self.pong_waiting:
+                    self._write(self.zmtp.encode_pong(ev.context))
+                    self.pong_waiting = bool(self.out)
                 if ev.ttl:
                     self._arm_ttl(ev.ttl / 10)
             elif isinstance(ev, Pong):
@@ -496,7 +502,8 @@ class StreamConnection:
             if self.closed:
                 return
             opts = self.core.options
-            self._write(self.zmtp.encode_ping(opts.heartbeat_ttl // 100, b""))
+            if not self.out:  # a peer that has not read the last one needs no other
+                self._write(self.zmtp.encode_ping(opts.heartbeat_ttl // 100, b""))
             if self._hb_timeout is None:
                 timeout = opts.heartbeat_timeout
                 if timeout <= 0:
@@ -780,6 +787,7 @@ class StreamConnection:
                 break  # the kernel took less than offered: it is full
         if not out:
             self.out_msgs = 0
+            self.pong_waiting = False
             if self.want_write:
                 self.want_write = False
                 self._update_interest()

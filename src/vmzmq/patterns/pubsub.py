@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import errno
+import logging
 from collections import deque
 
 from ..engine.pipe import Pipe, StreamPipe, Subscription
 from ..error import with_detail
 from .base import Pattern
 from .strategies import FairQueue, SoloView, SubscriptionIndex, TopicFilter, as_subscription
+
+log = logging.getLogger("vmzmq")
+
+#: What one peer may make a publisher hold in subscriptions: distinct topics, and their octets
+#: (libzmq has no bound). Subscriptions beyond either are ignored and logged once per peer.
+MAX_PEER_SUBSCRIPTIONS = 65536
+MAX_PEER_SUBSCRIPTION_BYTES = 16 << 20
 
 
 class XPub(Pattern):
@@ -33,6 +41,9 @@ class XPub(Pattern):
         self.polled: list[Pipe] = []
         self.subs = SubscriptionIndex()
         self.notices: deque = deque()  # (message, pipe it came from)
+        # Pipes whose input waits because ``notices`` reached RCVHWM (see input_arrived).
+        self.waiting: list[Pipe] = []
+        self.over_budget: set[Pipe] = set()  # peers told (in the log) they subscribe too much
         self.last_pipe: Pipe | None = None
         # XPUB_MANUAL: what each peer asked for, to report its cancels when it leaves
         self.requested = SubscriptionIndex()
@@ -51,7 +62,8 @@ class XPub(Pattern):
         return True
 
     def detach(self, pipe: Pipe) -> None:
-        for pipes in (self.pipes, self.polled):
+        self.over_budget.discard(pipe)
+        for pipes in (self.pipes, self.polled, self.waiting):
             try:
                 pipes.remove(pipe)
             except ValueError:
@@ -71,7 +83,17 @@ class XPub(Pattern):
     def input_arrived(self, pipe: Pipe) -> None:
         inq = pipe.inq
         opts = self.options
+        notices = self.notices
+        # What the application has not read yet counts against RCVHWM, as in libzmq: at the
+        # mark the rest stays in the pipe, which stops reading its connection at its own
+        # mark, so a peer flooding subscriptions is pushed back by TCP instead of growing a
+        # queue here.
+        hwm = opts.rcvhwm if self.deliver_notices else 0
         while inq:
+            if hwm and len(notices) >= hwm:
+                if pipe not in self.waiting:
+                    self.waiting.append(pipe)
+                return
             item = pipe.pop()
             sub = as_subscription(item)
             if sub is None:
@@ -87,6 +109,16 @@ class XPub(Pattern):
                     self.notices.append((sub.as_message(), pipe))
                 continue
             if sub.subscribe:
+                if not self.subs.fits(sub.topic, pipe, MAX_PEER_SUBSCRIPTIONS,
+                                      MAX_PEER_SUBSCRIPTION_BYTES):
+                    if pipe not in self.over_budget:
+                        self.over_budget.add(pipe)
+                        log.warning(
+                            "vmzmq: %s ignores subscriptions beyond %d topics or %d octets "
+                            "from a peer on %s", self.name, MAX_PEER_SUBSCRIPTIONS,
+                            MAX_PEER_SUBSCRIPTION_BYTES, pipe.endpoint,
+                        )
+                    continue
                 first = self.subs.add(sub.topic, pipe)
                 if self.deliver_notices and (first or opts.xpub_verbose or opts.xpub_verboser):
                     self.notices.append((sub.as_message(), pipe))
@@ -136,8 +168,16 @@ class XPub(Pattern):
             msg, pipe = self.notices.popleft()
             if pipe is not None:
                 self.last_pipe = pipe  # XPUB_MANUAL's SUBSCRIBE applies to this peer
+            if self.waiting:
+                self._take_waiting()
             return msg
         return None
+
+    def _take_waiting(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for pipe in waiting:
+            if pipe.inq:
+                self.input_arrived(pipe)
 
     def subscribe(self, topic: bytes) -> None:
         self._manual_only("SUBSCRIBE")

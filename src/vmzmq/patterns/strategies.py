@@ -140,11 +140,13 @@ class SubscriptionIndex:
     two cancels). Matching looks up each distinct subscription length's prefix of the
     topic, which is cheap because real subscription sets have few distinct lengths."""
 
-    __slots__ = ("by_topic", "_lengths")
+    __slots__ = ("by_topic", "_lengths", "usage")
 
     def __init__(self) -> None:
         self.by_topic: dict[bytes, dict[Pipe, int]] = {}
         self._lengths: dict[int, int] = {}
+        #: Per pipe: [distinct topics, their octets], to bound what one peer may make us hold.
+        self.usage: dict[Pipe, list[int]] = {}
 
     def add(self, topic: bytes, pipe: Pipe) -> bool:
         """Record that ``pipe`` wants ``topic``; True if it is the topic's first subscriber.
@@ -157,8 +159,25 @@ class SubscriptionIndex:
             pipes = self.by_topic[topic] = {}
             self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
         first = not pipes
+        if pipe not in pipes:
+            used = self.usage.get(pipe)
+            if used is None:
+                used = self.usage[pipe] = [0, 0]
+            used[0] += 1
+            used[1] += len(topic)
         pipes[pipe] = 1
         return first
+
+    def fits(self, topic: bytes, pipe: Pipe, topics: int, octets: int) -> bool:
+        """Whether ``pipe`` may add ``topic`` and stay within ``topics`` distinct topics and
+        ``octets`` of them (a topic it has already is always fine)."""
+        pipes = self.by_topic.get(topic)
+        if pipes is not None and pipe in pipes:
+            return True
+        used = self.usage.get(pipe)
+        if used is None:
+            return len(topic) <= octets and topics > 0
+        return used[0] < topics and used[1] + len(topic) <= octets
 
     def remove(self, topic: bytes, pipe: Pipe) -> bool:
         """Forget it; True if the topic has no subscribers left."""
@@ -166,6 +185,9 @@ class SubscriptionIndex:
         if pipes is None or pipe not in pipes:
             return False
         del pipes[pipe]
+        used = self.usage[pipe]
+        used[0] -= 1
+        used[1] -= len(topic)
         if pipes:
             return False
         self._forget(topic)
@@ -174,6 +196,7 @@ class SubscriptionIndex:
     def remove_pipe(self, pipe: Pipe) -> list[bytes]:
         """Drop every subscription of a pipe; return the topics nobody wants any more."""
         gone = []
+        self.usage.pop(pipe, None)
         for topic in list(self.by_topic):
             pipes = self.by_topic[topic]
             if pipes.pop(pipe, None) is not None and not pipes:
