@@ -189,7 +189,7 @@ class StreamConnection:
             )
         core.connections.add(self)
         core.conn_version += 1
-        self.io.add(self.fd, READ, self._on_events)
+        self.io.add(self.fd, READ, self._on_events, self._handler_failed)
         if not self.raw and self.zmtp is None:
             self.close("no usable security mechanism", lost=True)
             return
@@ -212,6 +212,12 @@ class StreamConnection:
             # A muted connection is being waited on by the calling thread, which reads it.
             if events & (READ | ERROR) and not self.closed and not self.muted:
                 self._read()
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        """Our I/O handler raised (a bug): the loop dropped our fd; drop the connection too,
+        rather than leave it half alive."""
+        with self.core.lock:
+            self._lost(f"internal error: {exc!r}", handshake=not self.ready)
 
     def _read(self) -> None:
         rview = _read_buffer.view

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from itertools import count
 
+from ..error import ETERM, with_detail
+
 log = logging.getLogger("vmzmq")
 
 READ = select.EPOLLIN
@@ -44,7 +46,10 @@ class IOThread:
     ``add``/``modify``/``remove`` may be called from any thread: epoll itself is thread-safe
     and the handler table is only ever replaced entry by entry, which the GIL keeps atomic.
     Handlers and callbacks run in the loop thread; an exception in one is logged and the
-    loop goes on.
+    loop goes on. A handler that raises is unregistered (level-triggered epoll would call it
+    again at once, forever) and its ``on_error`` told, so its owner can close. If epoll itself
+    fails, the loop logs it, records ``failed`` and stops: the context then raises instead of
+    waiting on a dead engine.
     """
 
     def __init__(self, name: str = "vmzmq-io") -> None:
@@ -56,12 +61,24 @@ class IOThread:
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_seq = count()
         self._stopping = False
+        self._on_error: dict[int, Callable[[BaseException], None]] = {}
+        #: The error that stopped the loop, if one did.
+        self.failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     # -- registration (any thread) -------------------------------------------------------
-    def add(self, fd: int, events: int, handler: Callable[[int], None]) -> None:
+    def add(
+        self,
+        fd: int,
+        events: int,
+        handler: Callable[[int], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._check_alive()
         self._handlers[fd] = handler
+        if on_error is not None:
+            self._on_error[fd] = on_error
         self._epoll.register(fd, events)
 
     def modify(self, fd: int, events: int) -> None:
@@ -72,6 +89,7 @@ class IOThread:
 
     def remove(self, fd: int) -> None:
         self._handlers.pop(fd, None)
+        self._on_error.pop(fd, None)
         try:
             self._epoll.unregister(fd)
         except (OSError, ValueError):
@@ -81,7 +99,14 @@ class IOThread:
     def in_loop(self) -> bool:
         return threading.current_thread() is self._thread
 
+    def _check_alive(self) -> None:
+        # Loudly: whatever needs the engine to act says so, instead of waiting forever.
+        # (remove/modify stay quiet, so sockets can still be closed.)
+        if self.failed is not None:
+            raise with_detail(ETERM, f"the context's I/O thread failed: {self.failed!r}")
+
     def call_soon(self, fn: Callable[..., None], *args: object) -> None:
+        self._check_alive()
         self._calls.append((fn, args))
         self._wake()
 
@@ -126,6 +151,10 @@ class IOThread:
                 ready = epoll.poll(timeout)
             except InterruptedError:
                 continue
+            except Exception as exc:
+                log.critical("vmzmq: the I/O thread's epoll failed, the context stops: %s", exc)
+                self.failed = exc
+                break
             for fd, events in ready:
                 if fd == wake_fd:
                     try:
@@ -138,8 +167,15 @@ class IOThread:
                     continue
                 try:
                     handler(events)
-                except Exception:  # a bug in one connection must not stop the others
-                    log.exception("vmzmq: I/O handler for fd %d failed", fd)
+                except Exception as exc:  # a bug in one connection must not stop the others
+                    log.exception("vmzmq: I/O handler for fd %d failed; dropping it", fd)
+                    on_error = self._on_error.get(fd)
+                    self.remove(fd)
+                    if on_error is not None:
+                        try:
+                            on_error(exc)
+                        except Exception:
+                            log.exception("vmzmq: cleaning up after fd %d failed", fd)
             while calls:
                 fn, args = calls.popleft()
                 try:
