@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import constants as C
 from .engine.core import SocketCore
+from .engine.pipe import GIL_ENABLED
 from .engine.security import check as check_security
 from .error import ZMQBindError, ZMQError, with_detail, zmq_error
 from .frame import Frame, MessageTracker
@@ -560,7 +561,7 @@ class Socket:
         """Receive one frame (bytes, or a Frame with ``copy=False``)."""
         parts = self._recv_parts
         if not parts:
-            if copy and not self._closed:
+            if copy and not self._closed and GIL_ENABLED:
                 # The commonest case of all, one peer with messages waiting, pops without
                 # the lock: only this thread takes messages out of a pipe (a socket is used
                 # by one thread at a time) and a deque's popleft is atomic against the

@@ -14,6 +14,7 @@ import os
 import select
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -130,6 +131,8 @@ class SocketCore:
         # Dead pipes whose last messages are still to be read; reaped between calls, never
         # in the middle of a pattern's own bookkeeping.
         self.draining: list[Pipe] = []
+        # Pipes other sockets ended (mark_dead), for reap() to move into ``draining``.
+        self.dead_inbox: deque[Pipe] = deque()
         # Set while there is something for the next call to look at first (pipes to reap,
         # a terminated context); the hot paths test only this.
         self.attention = False
@@ -191,14 +194,22 @@ class SocketCore:
 
     def reap(self) -> None:
         """Detach dead pipes that have been read dry (the caller holds the lock)."""
+        draining = self.draining
+        inbox = self.dead_inbox
+        while inbox:
+            pipe = inbox.popleft()
+            if pipe not in draining:
+                draining.append(pipe)
         keep = []
-        for pipe in self.draining:
+        for pipe in draining:
             if pipe.inq:
                 keep.append(pipe)
             else:
                 self.remove_pipe(pipe)
         self.draining = keep
         self.attention = bool(keep) or self.context.terminated
+        if inbox:  # a mark_dead that came in meanwhile: its attention must not be lost
+            self.attention = True
 
     def remove_pipe(self, pipe: Pipe) -> None:
         pipe.dead = True
@@ -237,7 +248,11 @@ class SocketCore:
         if pipe.dead:
             return
         pipe.dead = True
-        self.draining.append(pipe)
+        # Into a deque of its own, never into ``draining``: the owner rebinds that list in
+        # reap() under its lock, which would lose an append made meanwhile (a leaked dead
+        # pipe: a PAIR would then refuse every new peer). Append first, then attention:
+        # reap() looks at the inbox again after it clears attention.
+        self.dead_inbox.append(pipe)
         self.attention = True
         self.signaler.signal()
 

@@ -13,11 +13,19 @@ messages waiting in it plus those its connection has not yet handed to the kerne
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .connection import StreamConnection
+
+
+#: Whether the GIL orders what threads see. The lock-free paths (Socket.recv popping a lone
+#: pipe without the socket's lock, and the ``watch`` hand-off between a pipe's reader and its
+#: writer) rely on it: on a free-threaded build (``sys._is_gil_enabled()`` false) Socket.recv
+#: takes the locked path instead. See docs/design.md, "What relies on the GIL".
+GIL_ENABLED: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 class Subscription:
