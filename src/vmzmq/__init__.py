@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging as _logging
 
 from . import constants
+from . import vmci as vmci  # so vmzmq.vmci.get_local_cid() works after "import vmzmq"
 from ._curve import curve_keypair, curve_public
 from ._version import __version__
 from .constants import *  # noqa: F403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import weakref
@@ -43,7 +44,22 @@ class Context:
     _instance_lock = threading.Lock()
     _instance_pid: int | None = None
 
-    def __init__(self, io_threads: int = 1, shadow: Any = 0, **kwargs: Any) -> None:
+    def __init__(self, io_threads: Any = 1, shadow: Any = 0, **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"Context() got unexpected keyword arguments: {sorted(kwargs)}")
+        base = io_threads if isinstance(io_threads, Context) else shadow
+        if isinstance(base, Context):
+            # A shadow shares the original's state (pyzmq shares the libzmq context).
+            object.__setattr__(self, "__dict__", base.__dict__)
+            return
+        if shadow:
+            raise with_detail(
+                errno.EINVAL,
+                "Context(shadow=...) takes a vmzmq Context; the address of another "
+                "library's context cannot be shadowed",
+            )
+        if not isinstance(io_threads, int):
+            raise TypeError(f"io_threads must be an int, not {type(io_threads).__name__}")
         self._core = ContextCore()
         self._core.zap_client = ZapClient(self)
         self._sockets: weakref.WeakSet[Socket] = weakref.WeakSet()

@@ -439,6 +439,12 @@ class Socket:
         group: str | None = None,
     ) -> MessageTracker | None:
         """Send one frame; with SNDMORE more frames of the same message follow."""
+        if routing_id is not None or group is not None:
+            # pyzmq's arguments for the draft SERVER and RADIO sockets, which vmzmq lacks.
+            raise with_detail(
+                errno.ENOTSUP, "send(routing_id=, group=) is for draft socket types vmzmq "
+                "does not have (SERVER, RADIO)",
+            )
         if type(data) is not bytes:
             data = _frame_bytes(data)
         if flags & SNDMORE or self._send_parts:
@@ -663,10 +669,14 @@ class Socket:
     def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
         """Receive one frame into ``buffer``; return the frame's full size (it may have been
         truncated to fit, as with libzmq's zmq_recv)."""
-        frame = self.recv(flags)
-        view = memoryview(buffer).cast("B")
+        # Everything is checked before the message is taken: a bad argument loses nothing.
         if nbytes < 0:
             raise ValueError(f"nbytes={nbytes!r} must be non-negative")
+        view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError("recv_into needs a writable buffer")
+        view = view.cast("B")
+        frame = self.recv(flags)
         limit = len(view) if nbytes == 0 else min(nbytes, len(view))
         n = min(limit, len(frame))
         view[:n] = frame[:n]

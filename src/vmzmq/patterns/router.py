@@ -8,6 +8,7 @@ from collections import deque
 
 from ..engine.pipe import Pipe
 from ..error import with_detail
+from ..zmtp import get_property
 from .base import Pattern, RoutingIds
 from .strategies import FairQueue
 
@@ -35,7 +36,7 @@ class Router(Pattern):
         pass  # a pipe joins the fair queue once it has an id (pipe_ready)
 
     def pipe_ready(self, pipe: Pipe) -> bool:
-        rid = pipe.routing_id or pipe.properties.get("Identity", b"")
+        rid = pipe.routing_id or get_property(pipe.properties, "Identity") or b""
         if not rid:
             rid = self.ids.new()
         current = self.by_id.get(rid)
