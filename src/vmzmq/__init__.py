@@ -61,10 +61,10 @@ def pyzmq_version() -> str:
 
 
 def has(capability: str) -> bool:
-    """Whether a capability is available here: "ipc", "vmci", "vsock", "curve", ..."""
+    """Whether a capability is available here: "ipc", "vmci", "vsock", "hvsock", "curve"..."""
     from .transport import available_schemes
 
-    if capability in ("ipc", "vmci", "vsock"):
+    if capability in ("ipc", "vmci", "vsock", "hvsock"):
         return capability in available_schemes()
     if capability == "curve":
         from ._curve import available

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..error import ZMQError
 from .connection import StreamConnection, socket_error
-from .loop import WRITE
+from .loop import READ, WRITE
 from .pipe import StreamPipe
 
 log = logging.getLogger("vmzmq")
@@ -41,6 +41,7 @@ class Connecter:
         self._timer: Any = None
         self._connect_timer: Any = None
         self._linger_timer: Any = None
+        self._preamble = b""  # what arrived of the transport's preamble reply
         self._ivl = opts.reconnect_ivl
         if not self.immediate:
             self.pipe = StreamPipe(core, endpoint=endpoint)
@@ -89,11 +90,83 @@ class Connecter:
                 self.transport.connected(sock, self.options)
             except OSError as exc:
                 log.debug("vmzmq: tuning connected socket failed: %s", exc)
-            self._ivl = self.options.reconnect_ivl
-            self.core.event("CONNECTED", sock.fileno(), self.endpoint)
-            self.connection = StreamConnection(
-                self.core, sock, self.transport, self.endpoint, connecter=self, pipe=self.pipe
-            )
+            request = self.transport.preamble(self.target)
+            if request is not None:
+                self._start_preamble(sock, request)
+                return
+            self._open(sock, b"")
+
+    def _open(self, sock: socket.socket, initial: bytes) -> None:
+        self._ivl = self.options.reconnect_ivl
+        self.core.event("CONNECTED", sock.fileno(), self.endpoint)
+        self.connection = StreamConnection(
+            self.core, sock, self.transport, self.endpoint, connecter=self, pipe=self.pipe,
+            initial=initial,
+        )
+
+    # -- a transport's preamble (hvsock's CONNECT/OK), before ZMTP ------------------------------
+    def _start_preamble(self, sock: socket.socket, request: bytes) -> None:
+        try:
+            sent = sock.send(request)
+        except OSError as exc:
+            sent = -1
+            err = exc.errno or errno.EIO
+        else:
+            err = errno.EIO
+        if sent != len(request):  # a few octets on a fresh stream: all or nothing
+            self._preamble_failed(sock, err, "could not send the connect request")
+            return
+        self.sock = sock
+        self._preamble = b""
+        self.io.add(sock.fileno(), READ, self._on_preamble)
+        ivl = self.options.handshake_ivl
+        if ivl > 0:
+            self._connect_timer = self.io.call_later(ivl / 1000, self._timed_out)
+
+    def _on_preamble(self, events: int) -> None:
+        with self.core.lock:
+            sock = self.sock
+            if sock is None or (self.closed and not self.lingering):
+                return
+            try:
+                data = sock.recv(64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._end_preamble(sock)
+                self._preamble_failed(sock, exc.errno or errno.EIO, exc.strerror or "")
+                return
+            if not data:  # the VMM hung up: nobody listens on that port in the guest
+                self._end_preamble(sock)
+                self._preamble_failed(sock, errno.ECONNRESET, "refused (no listener)")
+                return
+            buf = self._preamble + data
+            try:
+                end = self.transport.preamble_reply(buf)
+            except ValueError as exc:
+                self._end_preamble(sock)
+                log.warning("vmzmq: connect to %s: %s", self.endpoint, exc)
+                self._preamble_failed(sock, errno.EPROTO, str(exc))
+                return
+            if end is None:
+                self._preamble = buf
+                return
+            self._end_preamble(sock)
+            self._open(sock, buf[end:])
+
+    def _end_preamble(self, sock: socket.socket) -> None:
+        self.sock = None
+        self._preamble = b""
+        self.io.remove(sock.fileno())
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+
+    def _preamble_failed(self, sock: socket.socket, err: int, why: str) -> None:
+        log.debug("vmzmq: connect to %s: %s", self.endpoint, why)
+        self.core.event("CLOSED", sock.fileno(), self.endpoint)
+        sock.close()
+        self._failed(err)
 
     def _timed_out(self) -> None:
         with self.core.lock:

@@ -120,7 +120,10 @@ class StreamConnection:
         *,
         connecter: Any = None,
         pipe: StreamPipe | None = None,
+        initial: bytes = b"",
     ) -> None:
+        """``initial``: stream bytes that arrived before the connection existed (behind a
+        transport's preamble reply)."""
         self.core = core
         self.io = core.io
         self.sock = sock
@@ -201,6 +204,8 @@ class StreamConnection:
                 self._timers.append(
                     self.io.call_later(opts.handshake_ivl / 1000, self._handshake_timeout)
                 )
+        if initial and not self.closed:
+            self._received(memoryview(initial))
 
     # -- events from the I/O thread --------------------------------------------------------
     def _on_events(self, events: int) -> None:
@@ -239,33 +244,37 @@ class StreamConnection:
             if n == 0:
                 self._lost("peer closed the connection", handshake=not self.ready)
                 return
-            self._rx_count += 1
-            if self.raw:
-                self._deliver([[bytes(rview[:n])]])
-            else:
-                zmtp = self.zmtp
-                commands = zmtp.commands_seen
-                try:
-                    events = zmtp.receive(rview[:n])
-                except ProtocolError as exc:
-                    self._protocol_error(exc)
-                    return
-                if not self.ready:
-                    pending = zmtp.data_to_send()
-                    if pending:
-                        self._write(pending)
-                    request = zmtp.take_zap_request()
-                    if request is not None:
-                        self._ask_zap(request)
-                        if self.closed:
-                            return
-                if events:
-                    if self.ready and zmtp.commands_seen == commands:
-                        self._deliver(events)  # data messages only: the common case
-                    else:
-                        self._dispatch(events)
+            self._received(rview[:n])
             if self.closed or self.read_paused or n < READ_SIZE:
                 return
+
+    def _received(self, data: memoryview) -> None:
+        """Decode and hand over what one read brought."""
+        self._rx_count += 1
+        if self.raw:
+            self._deliver([[bytes(data)]])
+            return
+        zmtp = self.zmtp
+        commands = zmtp.commands_seen
+        try:
+            events = zmtp.receive(data)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        if not self.ready:
+            pending = zmtp.data_to_send()
+            if pending:
+                self._write(pending)
+            request = zmtp.take_zap_request()
+            if request is not None:
+                self._ask_zap(request)
+                if self.closed:
+                    return
+        if events:
+            if self.ready and zmtp.commands_seen == commands:
+                self._deliver(events)  # data messages only: the common case
+            else:
+                self._dispatch(events)
 
     def _read_body(self, body: memoryview) -> bool:
         """Read into a large frame's own buffer; True if the kernel may hold more."""

@@ -1,4 +1,5 @@
-"""Endpoints and stream sockets: the ``tcp``, ``ipc`` and ``vmci``/``vsock`` transports.
+"""Endpoints and stream sockets: the ``tcp``, ``ipc``, ``vmci``/``vsock`` and ``hvsock``
+transports.
 
 Each module exposes one :class:`StreamTransport` object; :func:`get_transport` finds it by
 scheme. ``inproc`` is a known scheme but lives in the engine, so it has no transport object.
@@ -22,7 +23,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..error import with_detail
-from . import ipc, tcp, vmci
+from . import hvsock, ipc, tcp, vmci
 
 if TYPE_CHECKING:
     from ..options import SocketOptions
@@ -107,9 +108,19 @@ class StreamTransport(Protocol):
         """LAST_ENDPOINT after a connect."""
         ...
 
+    def preamble(self, target: Any) -> bytes | None:
+        """Bytes to send once the stream is connected, before ZMTP (hvsock's CONNECT line),
+        or None. The engine then reads until ``preamble_reply`` says where the reply ends."""
+        ...
+
+    def preamble_reply(self, buf: bytes) -> int | None:
+        """Where the peer's answer to ``preamble`` ends in ``buf`` (None: not yet);
+        ValueError when it is a refusal or not an answer."""
+        ...
+
 
 _TRANSPORTS: dict[str, StreamTransport] = {}
-for _transport in (tcp.TRANSPORT, ipc.TRANSPORT, vmci.TRANSPORT):
+for _transport in (tcp.TRANSPORT, ipc.TRANSPORT, vmci.TRANSPORT, hvsock.TRANSPORT):
     for _scheme in _transport.schemes:
         _TRANSPORTS[_scheme] = _transport
 

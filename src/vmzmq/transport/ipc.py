@@ -277,6 +277,12 @@ class IpcTransport:
         # LAST_ENDPOINT is the path as written, so only "ipc://*" differs: it never matches.
         return f"{scheme}://{address}"
 
+    def preamble(self, target: Any) -> bytes | None:
+        return None
+
+    def preamble_reply(self, buf: bytes) -> int | None:
+        return 0
+
     def connect_endpoint(self, scheme: str, address: str, target: IpcEndpoint) -> str:
         return f"{scheme}://{target.path}"
 

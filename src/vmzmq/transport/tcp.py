@@ -399,6 +399,12 @@ class TcpTransport:
             return endpoint
         return format_sockaddr(scheme, sockaddr)
 
+    def preamble(self, target: Any) -> bytes | None:
+        return None
+
+    def preamble_reply(self, buf: bytes) -> int | None:
+        return 0
+
     def connect_endpoint(self, scheme: str, address: str, target: TcpEndpoint) -> str:
         # libzmq resolves tcp connect addresses lazily, so LAST_ENDPOINT is the text given.
         return f"{scheme}://{address}"

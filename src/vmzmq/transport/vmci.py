@@ -546,6 +546,12 @@ class VmciTransport:
         # libzmq matches vmci unbinds by exact text, so "vmci://*:*" never matches (ENOENT).
         return f"{scheme}://{address}"
 
+    def preamble(self, target: Any) -> bytes | None:
+        return None
+
+    def preamble_reply(self, buf: bytes) -> int | None:
+        return 0
+
     def connect_endpoint(self, scheme: str, address: str, target: VsockAddress) -> str:
         return format_endpoint(scheme, target.cid, target.port)
 
