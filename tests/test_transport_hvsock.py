@@ -235,3 +235,34 @@ def test_malformed_endpoints(ctxs, address, words) -> None:
             call(f"hvsock://{address}")
         assert info.value.errno in (errno.EINVAL, errno.ENAMETOOLONG)
         assert words in str(info.value)
+
+
+def test_cli_proxy_exposes_a_guest_service_on_tcp(ctxs) -> None:
+    import subprocess
+    import sys
+
+    from child_process import child_env
+    from interop_helpers import free_tcp_port
+
+    _, z = ctxs
+    guest, tcp_port = _guest(z, zmq.REP)
+    vmm = FakeVmm(_path(), {5555: tcp_port})
+    front = free_tcp_port()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "vmzmq", "proxy", f"tcp://127.0.0.1:{front}",
+         f"hvsock://{vmm.path}:5555"],
+        env=child_env(), stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proxy.stderr is not None
+        assert "relaying connections" in proxy.stderr.readline()  # bound and serving
+        client = z.socket(zmq.REQ)
+        client.connect(f"tcp://127.0.0.1:{front}")
+        client.send(b"through the proxy and the VMM")
+        assert recv_within(guest) == [b"through the proxy and the VMM"]
+        guest.send(b"back")
+        assert recv_within(client) == [b"back"]
+    finally:
+        proxy.terminate()
+        proxy.wait(20)
+        vmm.close()

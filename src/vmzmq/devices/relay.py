@@ -51,7 +51,7 @@ class _Side:
 
 
 class _Link:
-    __slots__ = ("id", "front", "back", "connecting", "deadline", "closed")
+    __slots__ = ("id", "front", "back", "connecting", "deadline", "closed", "preamble")
 
     def __init__(self, link_id: int, front: _Side, back: _Side, deadline: float) -> None:
         self.id = link_id
@@ -60,6 +60,9 @@ class _Link:
         self.connecting = True
         self.deadline = deadline
         self.closed = False
+        # What arrived of the backend transport's preamble reply (hvsock's OK line), while
+        # one is awaited; None otherwise.
+        self.preamble: bytes | None = None
 
 
 class StreamRelay:
@@ -187,6 +190,10 @@ class StreamRelay:
 
     def _on_event(self, link: _Link, side: _Side, mask: int) -> None:
         if link.connecting:
+            if side is link.back and link.preamble is not None:
+                if mask & _READ:
+                    self._preamble_read(link)
+                return
             if side is link.back and mask & _WRITE:
                 err = link.back.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
@@ -194,12 +201,25 @@ class StreamRelay:
                         link, f"connecting to {self.backend} failed: {os.strerror(err)}", True
                     )
                     return
-                link.connecting = False
                 try:
                     self._back_t.connected(link.back.sock, self._opts)
                 except OSError as exc:
                     log.debug("vmzmq: relay: tuning a connected socket failed: %s", exc)
                 link.back.sock.setblocking(False)
+                request = self._back_t.preamble(self._back_target)
+                if request is not None:
+                    try:
+                        sent = link.back.sock.send(request)
+                    except OSError:
+                        sent = -1
+                    if sent != len(request):
+                        self._close_link(link, f"connecting to {self.backend}: request failed",
+                                         True)
+                        return
+                    link.preamble = b""
+                    self._update(link)
+                    return
+                link.connecting = False
                 log.debug("vmzmq: relay: connection %d joined to %s", link.id, self.backend)
             elif side is link.front and mask & _READ:
                 pass  # data (or EOF) from the frontend waits until the backend is connected
@@ -211,6 +231,33 @@ class StreamRelay:
             if mask & _WRITE:
                 if not self._write(link, side):
                     return
+        self._update(link)
+
+    def _preamble_read(self, link: _Link) -> None:
+        """The backend transport's reply to its preamble (hvsock: the VMM's OK line)."""
+        try:
+            data = link.back.sock.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._close_link(link, f"connecting to {self.backend}: {exc}", True)
+            return
+        if not data:
+            self._close_link(link, f"connecting to {self.backend}: refused", True)
+            return
+        buf = link.preamble + data  # type: ignore[operator]
+        try:
+            end = self._back_t.preamble_reply(buf)
+        except ValueError as exc:
+            self._close_link(link, f"connecting to {self.backend}: {exc}", True)
+            return
+        if end is None:
+            link.preamble = buf
+            return
+        link.preamble = None
+        link.connecting = False
+        link.front.out += buf[end:]  # the guest's first bytes, right behind the OK line
+        log.debug("vmzmq: relay: connection %d joined to %s", link.id, self.backend)
         self._update(link)
 
     def _read(self, link: _Link, side: _Side, other: _Side) -> bool:
@@ -264,7 +311,7 @@ class StreamRelay:
         limit = self.buffer_size
         if link.connecting:
             want_front = 0
-            want_back = _WRITE
+            want_back = _READ if link.preamble is not None else _WRITE
         else:
             want_front = (_READ if not link.front.eof and len(link.back.out) < limit else 0) | (
                 _WRITE if link.front.out else 0
