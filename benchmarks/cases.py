@@ -17,7 +17,8 @@ LIBS = ("vmzmq", "pyzmq", "raw")
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from issue 5: vmzmq's speed relative to ``against`` must be >= ``speed``.
+    """A goal from issue 5 (issue 15 for CURVE): vmzmq's speed relative to ``against`` must be
+    >= ``speed``.
 
     Speed is "x as fast": value ratio for throughput, inverse ratio for latency.
     """
@@ -69,6 +70,17 @@ THR_TARGETS = {
     MIB: Target("pyzmq", 1.2, ">= 1.20x"),
 }
 LAT_TARGET = Target("pyzmq", 1.25, "<= 0.80x time")
+# CURVE rows (issue 15): vmzmq's CURVE against libzmq's CURVE, both with the run's keys.
+CURVE_THR_COUNTS = {
+    64: (150_000, 5_000),
+    KIB: (100_000, 5_000),
+    64 * KIB: (6_000, 300),
+    MIB: (300, 30),
+}
+CURVE_THR_TARGETS = {
+    64: Target("pyzmq", 0.5, ">= 0.50x"),
+    MIB: Target("pyzmq", 1.0, ">= 1.00x"),
+}
 VMCI_THR_TARGET = Target("raw", 0.8, ">= 0.80x raw")
 
 
@@ -137,6 +149,41 @@ def all_cases() -> list[Case]:
                     params={"warmup": 200},
                 )
             )
+    for transport in ("tcp", "ipc"):
+        for size, (count, quick) in CURVE_THR_COUNTS.items():
+            cases.append(
+                Case(
+                    f"thr.{transport}.curve.{size_name(size)}",
+                    "thr",
+                    transport,
+                    f"thr.{transport}.{size_name(size)} with CURVE: the PULL is the CURVE "
+                    "server, the PUSH the client, both libraries with the run's key pairs "
+                    "(raw: the same MESSAGE frames boxed and opened by libsodium through "
+                    "PyNaCl's cffi module, no handshake)",
+                    count,
+                    quick,
+                    size=size,
+                    target=CURVE_THR_TARGETS.get(size),
+                    params={"curve": True},
+                )
+            )
+    for transport in ("tcp", "ipc"):
+        cases.append(
+            Case(
+                f"lat.{transport}.curve.64B",
+                "lat",
+                transport,
+                f"lat.{transport}.64B with CURVE: the REP is the CURVE server, the REQ the "
+                "client (raw: a ping-pong of MESSAGE frames boxed and opened by libsodium "
+                "through PyNaCl's cffi module)",
+                20_000,
+                1_000,
+                size=64,
+                unit="us",
+                better="lower",
+                params={"warmup": 200, "curve": True},
+            )
+        )
     cases.append(
         Case(
             "fanout.tcp.64B",

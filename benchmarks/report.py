@@ -62,7 +62,17 @@ def machine_info() -> dict[str, Any]:
 
 
 def git_commit(repo: Path) -> str | None:
+    """The commit checked out at ``repo`` (any folder in a work tree), with a note if its
+    ``src/`` has uncommitted changes."""
     try:
+        top = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if top.returncode == 0 and top.stdout.strip():
+            repo = Path(top.stdout.strip())
         out = subprocess.run(
             ["git", "-C", str(repo), "log", "--oneline", "-1"],
             capture_output=True,
@@ -211,6 +221,19 @@ def table(results: dict) -> str:
     )
     if results.get("commit"):
         out.append(f"commit: {results['commit']}")
+    if results.get("vmzmq_commit"):
+        vm = results["libraries"].get("vmzmq", {}).get("file", "?")
+        out.append(f"vmzmq measured: {vm} at commit {results['vmzmq_commit']}")
+    curve = results.get("curve")
+    if curve and not curve.get("error"):
+        out.append(
+            f"CURVE rows: keys from {curve.get('generated_by')}'s curve_keypair() for this run "
+            f"(server {curve.get('server_public')}, client {curve.get('client_public')})"
+        )
+    cpu = cpu_table(results)
+    if cpu:
+        out.append("")
+        out.append(cpu)
     notes = []
     for e in results["cases"]:
         for lib, why in e["unavailable"].items():
@@ -223,6 +246,40 @@ def table(results: dict) -> str:
         out.append("")
         out.extend(notes)
     return "\n".join(out)
+
+
+def cpu_table(results: dict) -> str:
+    """Each side's CPU time per message (or round trip), medians, for the cases that have it:
+    what a sample cost, which the machine's load changes less than it changes the rates."""
+    rows = []
+    for e in results["cases"]:
+        med = e.get("cpu_us_median")
+        if not med:
+            continue
+        cells = []
+        for lib in ("vmzmq", "pyzmq", "raw"):
+            sides = med.get(lib)
+            cells.append(" / ".join(f"{v:.2f}" for v in sides.values()) if sides else "")
+        sides = next(iter(med.values()))
+        rows.append([e["name"], " / ".join(sides), *cells])
+    if not rows:
+        return ""
+    head = ["case", "sides", "vmzmq", "pyzmq", "raw"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def line(r: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
+    title = (
+        "CPU time per message (latency: per round trip) of each side's process, all threads, "
+        "us (medians):"
+    )
+    lines = [
+        title,
+        line(head),
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    return "\n".join(lines + [line(r) for r in rows])
 
 
 def progress_line(entry: dict) -> str:

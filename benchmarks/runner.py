@@ -145,12 +145,18 @@ class Session:
     """Starts the workers of one sample and makes sure none outlives it."""
 
     def __init__(
-        self, env: dict[str, str], timeout: float, ipc_dir: str, pin: str = "none"
+        self,
+        env: dict[str, str],
+        timeout: float,
+        ipc_dir: str,
+        pin: str = "none",
+        curve: dict | None = None,
     ) -> None:
         self.env = env
         self.timeout = timeout
         self.ipc_dir = ipc_dir
         self.pin = pin
+        self.curve = curve  # the run's CURVE keys (see curve_keys), for the CURVE cases
         self.workers: list[Worker] = []
         self._n = 0
 
@@ -180,15 +186,25 @@ class Session:
 # -- one sample of each kind -------------------------------------------------------------------
 
 
+def with_curve(s: Session, case: Case, spec: dict) -> dict:
+    """``spec`` with the run's keys under "curve" for a CURVE case, without it otherwise."""
+    spec.pop("curve", None)
+    if case.params.get("curve"):
+        spec["curve"] = s.curve
+    return spec
+
+
 def sample_thr(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
     spec = {"lib": lib, "transport": case.transport, "size": case.size, "count": count,
             **case.params}
+    with_curve(s, case, spec)
     if case.transport == "ipc":
         spec["ipc_path"] = s.ipc_path()
     recv = s.start(role="thr_recv", **spec)
     ready = recv.expect("ready", deadline)
-    s.start(role="thr_send", **{**spec, "endpoint": ready["endpoint"]})
+    send = s.start(role="thr_send", **{**spec, "endpoint": ready["endpoint"]})
     res = recv.expect("result", deadline)
+    done = send.expect("done", deadline)
     s.finish_all(deadline)
     rate = res["count"] / res["elapsed"]
     return {
@@ -196,7 +212,19 @@ def sample_thr(s: Session, case: Case, lib: str, count: int, deadline: float) ->
         "mb_per_s": rate * case.size / 1e6,
         "count": res["count"],
         "elapsed": res["elapsed"],
+        **cpu_per_message(send=done, recv=res),
     }
+
+
+def cpu_per_message(**sides: dict) -> dict:
+    """``cpu_us``: each side's process CPU time per message (or round trip), in us, from the
+    ``cpu`` and ``count`` its worker reported (absent if it reported none)."""
+    cpu = {
+        side: ev["cpu"] / ev["count"] * 1e6
+        for side, ev in sides.items()
+        if ev.get("cpu") is not None and ev.get("count")
+    }
+    return {"cpu_us": cpu} if cpu else {}
 
 
 def sample_thr_inproc(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
@@ -220,17 +248,20 @@ def sample_lat(s: Session, case: Case, lib: str, count: int, deadline: float) ->
         "count": count,
         "warmup": case.params["warmup"],
     }
+    with_curve(s, case, spec)
     if case.transport == "ipc":
         spec["ipc_path"] = s.ipc_path()
     server = s.start(role="lat_server", **spec)
     ready = server.expect("ready", deadline)
     client = s.start(role="lat_client", **{**spec, "endpoint": ready["endpoint"]})
     res = client.expect("result", deadline)
+    done = server.expect("done", deadline)
     s.finish_all(deadline)
     return {
         "value": res["elapsed"] / res["count"] * 1e6,
         "count": res["count"],
         "elapsed": res["elapsed"],
+        **cpu_per_message(client=res, server=done),
     }
 
 
@@ -347,6 +378,26 @@ def vsock_loopback() -> str | None:
         ls.close()
 
 
+def curve_keys(env: dict[str, str]) -> dict:
+    """The run's CURVE keys: one server and one client key pair from pyzmq's
+    ``zmq.curve_keypair()`` (vmzmq's if pyzmq cannot), made once per run in a worker; both
+    libraries get the same keys. ``{"error": ...}`` if neither can."""
+    errors = []
+    for lib in ("pyzmq", "vmzmq"):
+        w = Worker({"role": "curve_keys", "lib": lib}, env)
+        try:
+            keys = w.expect("result", time.monotonic() + 60)
+            w.finish(time.monotonic() + 30)
+        except SampleError as e:
+            w.kill()
+            errors.append(str(e))
+            continue
+        keys.pop("event", None)
+        keys["generated_by"] = lib
+        return keys
+    return {"error": "; ".join(errors)}
+
+
 def library_info(env: dict[str, str], lib: str) -> dict:
     w = Worker({"role": "info", "lib": lib}, env)
     try:
@@ -420,6 +471,7 @@ def run(
         raise SystemExit(f"--vmci: {NO_VSOCK}: {vsock_reason}")
 
     libs_info = {lib: library_info(env, lib) for lib in ("vmzmq", "pyzmq")}
+    keys = curve_keys(env) if any(c.params.get("curve") for c in cases) else None
     results: dict[str, Any] = {
         "format": 1,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -438,6 +490,15 @@ def run(
         "libraries": libs_info,
         "cases": [],
     }
+    vmzmq_file = libs_info["vmzmq"].get("file")
+    if vmzmq_file and not Path(vmzmq_file).resolve().is_relative_to(REPO_ROOT):
+        # e.g. PYTHONPATH=<a git worktree of another commit>/src: say which vmzmq was measured
+        results["vmzmq_commit"] = report.git_commit(Path(vmzmq_file).resolve().parent)
+    if keys is not None:  # public keys only: enough to tell runs apart
+        results["curve"] = {
+            k: v for k, v in keys.items() if k in ("server_public", "client_public",
+                                                    "generated_by", "error")
+        }
     ipc_dir = tempfile.mkdtemp(prefix="vmzmq-bench-", dir="/tmp")
     try:
         for i, case in enumerate(cases, 1):
@@ -453,6 +514,7 @@ def run(
                 vmci,
                 vsock_reason,
                 pin,
+                keys,
             )
             results["cases"].append(entry)
             progress.write(f"[{i}/{len(cases)}] {report.progress_line(entry)}\n")
@@ -489,6 +551,7 @@ def run_case(
     vmci: bool,
     vsock_reason: str | None,
     pin: str = "none",
+    curve: dict | None = None,
 ) -> dict:
     count = count_for(case, quick, scale)
     entry: dict[str, Any] = {
@@ -528,12 +591,19 @@ def run_case(
             entry["unavailable"][lib] = "cannot import: " + info["error"]
         elif lib == "pyzmq" and case.transport == "vmci" and not info.get("vmci"):
             entry["unavailable"][lib] = "libzmq built without vmci"
+        elif case.params.get("curve"):
+            if not curve or "error" in curve:
+                entry["unavailable"][lib] = "no CURVE keys: " + (curve or {}).get("error", "?")
+            elif lib == "raw" and importlib.util.find_spec("nacl") is None:
+                entry["unavailable"][lib] = "the raw CURVE loop needs PyNaCl"
+            elif lib != "raw" and not info.get("curve"):
+                entry["unavailable"][lib] = "built without CURVE"
     libs = [lib for lib in libs if lib not in entry["unavailable"]]
     for lib in libs:
         entry["samples"][lib] = []
     for _ in range(repeat):
         for lib in libs:
-            session = Session(env, timeout, ipc_dir, pin)
+            session = Session(env, timeout, ipc_dir, pin, curve)
             deadline = time.monotonic() + timeout
             try:
                 sample = SAMPLERS[case.kind](session, case, lib, count, deadline)
@@ -546,6 +616,14 @@ def run_case(
         values = [smp["value"] for smp in entry["samples"][lib]]
         if values:
             entry["median"][lib] = statistics.median(values)
+        sides: dict[str, list[float]] = {}
+        for smp in entry["samples"][lib]:
+            for side, us in smp.get("cpu_us", {}).items():
+                sides.setdefault(side, []).append(us)
+        if sides:
+            entry.setdefault("cpu_us_median", {})[lib] = {
+                side: statistics.median(v) for side, v in sides.items()
+            }
     entry["status"] = "error" if entry["errors"] else "ok"
     report.add_ratios(entry)
     return entry

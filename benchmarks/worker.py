@@ -4,7 +4,14 @@
 ``pyzmq`` or ``raw``: a bare Python socket loop, no ZeroMQ at all) and the role. The worker
 imports only that library, so vmzmq and libzmq never share a process. It talks to the runner
 through JSON lines: it writes events on stdout (``{"event": "ready", ...}``,
-``{"event": "result", ...}``) and reads commands (``go``, ``measure``, ``exit``) on stdin.
+``{"event": "result", ...}``) and reads commands (``go``, ``measure``, ``exit``) on stdin. The
+throughput and latency roles also report the CPU time their process (all its threads) spent on
+the measured messages (``cpu``, seconds of ``time.process_time()``).
+
+CURVE: a spec with ``"curve"`` (the run's keys, see ``curve_keys``) makes the binding side the
+CURVE server and the connecting side the client; the raw ceiling then boxes and opens every
+message as a CURVE MESSAGE, calling libsodium through PyNaCl's cffi module (no handshake: the
+shared key is computed from the same long-term keys).
 """
 
 from __future__ import annotations
@@ -99,6 +106,22 @@ def connect_endpoint(last_endpoint: str) -> str:
         scheme, rest = last_endpoint.split("://", 1)
         return f"{scheme}://1:{rest.split(':', 1)[1]}"
     return last_endpoint
+
+
+def curve_server(zmq: Any, sock: Any, keys: dict | None) -> None:
+    """Make ``sock`` a CURVE server with the run's server key pair (nothing without keys)."""
+    if keys:
+        sock.setsockopt(zmq.CURVE_SERVER, 1)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, keys["server_secret"].encode())
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, keys["server_public"].encode())
+
+
+def curve_client(zmq: Any, sock: Any, keys: dict | None) -> None:
+    """Make ``sock`` a CURVE client of the run's server, with the run's client key pair."""
+    if keys:
+        sock.setsockopt(zmq.CURVE_SERVERKEY, keys["server_public"].encode())
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, keys["client_public"].encode())
+        sock.setsockopt(zmq.CURVE_SECRETKEY, keys["client_secret"].encode())
 
 
 def zbind(zmq: Any, sock: Any, transport: str, spec: dict) -> str:
@@ -235,10 +258,12 @@ def raw_send(s: socket.socket, msg: bytes, n: int) -> None:
         sendall(join(parts))
 
 
-def raw_read(conn: socket.socket, n: int, size: int, held: deque | None = None) -> float:
+def raw_read(conn: socket.socket, n: int, size: int, sink: Any = None) -> float:
     """The ceiling's receiver: read into a large buffer and decode ``n`` ZMTP frames, making
     each message a ``bytes`` (as ``recv()`` returns); large payloads are read straight into
-    their own buffer. Return ``perf_counter()`` taken right after the first message."""
+    their own buffer. Each message goes to ``sink.append`` if given (a deque that holds them,
+    or ``RawCurve``, which opens them). Return ``perf_counter()`` taken right after the first
+    message."""
     cap = max(1 << 20, 2 * (size + 9))
     buf = bytearray(cap)
     view = memoryview(buf)
@@ -271,8 +296,8 @@ def raw_read(conn: socket.socket, n: int, size: int, held: deque | None = None) 
                 pos = end = 0
             else:
                 break
-            if held is not None:
-                held.append(msg)
+            if sink is not None:
+                sink.append(msg)
             got += 1
             if got == 1:
                 start = time.perf_counter()
@@ -289,6 +314,104 @@ def raw_read(conn: socket.socket, n: int, size: int, held: deque | None = None) 
     return start
 
 
+# -- raw CURVE: the ceiling's crypto ---------------------------------------------------------------
+
+MESSAGE_HEAD = b"\x07MESSAGE"
+CURVE_OVERHEAD = len(MESSAGE_HEAD) + 8 + 16 + 1  # name, short nonce, box tag, inner flags
+
+
+class RawCurve:
+    """What CURVE costs a bare loop: each message boxed into, or opened from, a MESSAGE command
+    as libzmq puts it on the wire (in a data frame; flags octet 0 inside the box), by libsodium
+    through PyNaCl's cffi module (``nacl._sodium``: no zeroed output array and copy per call, as
+    PyNaCl's wrappers make), into an output array kept for the next message. No handshake: the
+    shared key comes from the run's long-term keys (the cost per message is that of the
+    short-term keys a real connection uses)."""
+
+    def __init__(self, keys: dict, server: bool) -> None:
+        from nacl._sodium import ffi, lib
+        from nacl.bindings import crypto_box_beforenm
+
+        own = "server" if server else "client"
+        peer = "client" if server else "server"
+        self.key = crypto_box_beforenm(
+            bytes.fromhex(keys[peer + "_public_hex"]), bytes.fromhex(keys[own + "_secret_hex"])
+        )
+        self.send_prefix = b"CurveZMQMESSAGES" if server else b"CurveZMQMESSAGEC"
+        self.recv_prefix = b"CurveZMQMESSAGEC" if server else b"CurveZMQMESSAGES"
+        self.nonce = 1
+        self.ffi, self.lib = ffi, lib
+        self.new = ffi.new_allocator(should_clear_after_alloc=False)
+        self.out = self.new("unsigned char[]", 256)
+        self.out_cap = 256
+        self.inb = self.new("unsigned char[]", 256)
+        self.in_cap = 256
+
+    def box(self, body: bytes) -> tuple[bytes, Any]:
+        """The MESSAGE command carrying ``body``, as (name and short nonce, box): the box is a
+        buffer over the kept array, valid until the next call."""
+        n = self.nonce
+        self.nonce = n + 1
+        short = n.to_bytes(8, "big")
+        clen = len(body) + 17
+        if clen > self.out_cap:
+            self.out, self.out_cap = self.new("unsigned char[]", clen), clen
+        out = self.out
+        if self.lib.crypto_box_easy_afternm(
+            out, b"\x00" + body, clen - 16, self.send_prefix + short, self.key
+        ):
+            raise SystemExit("raw curve: cannot box")
+        return MESSAGE_HEAD + short, self.ffi.buffer(out, clen)
+
+    def frame(self, body: bytes) -> bytes:
+        """``body`` boxed into a MESSAGE command in a ZMTP data frame."""
+        head, box = self.box(body)
+        return b"".join((frame_header(len(head) + len(box)), head, box))
+
+    def open(self, command: Any) -> bytes:
+        """The body of a MESSAGE command (bytes, bytearray or memoryview)."""
+        if command[:8] != MESSAGE_HEAD:
+            raise SystemExit("raw curve: not a MESSAGE")
+        clen = len(command) - 16
+        mlen = clen - 16
+        if mlen > self.in_cap:
+            self.inb, self.in_cap = self.new("unsigned char[]", mlen), mlen
+        src = self.ffi.from_buffer("unsigned char[]", command)
+        failed = self.lib.crypto_box_open_easy_afternm(
+            self.inb, src + 16, clen, self.recv_prefix + bytes(command[8:16]), self.key
+        )
+        self.ffi.release(src)
+        if failed:
+            raise SystemExit("raw curve: cannot open")
+        return self.ffi.buffer(self.inb, mlen)[1:]
+
+    append = open  # raw_read's sink
+
+
+def raw_send_curve(s: socket.socket, msg: bytes, n: int, curve: RawCurve) -> None:
+    """``raw_send`` for the CURVE ceiling: each message a MESSAGE in a data frame."""
+    if len(msg) >= 65536:
+        for _ in range(n):
+            head, box = curve.box(msg)
+            ln = len(head) + len(box)
+            sendmsg_all(s, [b"\x02" + ln.to_bytes(8, "big") + head, box])  # box: no copy
+        return
+    batch = 3 * raw_batch(len(msg) + CURVE_OVERHEAD)
+    parts: list[bytes] = []
+    append, sendall, join, box_ = parts.append, s.sendall, b"".join, curve.box
+    for _ in range(n):
+        head, box = box_(msg)
+        ln = len(head) + len(box)
+        append(bytes((0, ln)) if ln < 256 else b"\x02" + ln.to_bytes(8, "big"))
+        append(head)
+        append(box[:])  # a copy: the kept array is overwritten by the next message
+        if len(parts) >= batch:
+            sendall(join(parts))
+            parts.clear()
+    if parts:
+        sendall(join(parts))
+
+
 # -- roles: throughput -------------------------------------------------------------------------
 
 
@@ -298,33 +421,43 @@ def thr_recv(spec: dict) -> None:
         ls, endpoint = raw_listen(transport, spec)
         emit("ready", endpoint=endpoint)
         conn = raw_accept(ls)
-        start = raw_read(conn, n, size)
+        cpu0 = time.process_time()  # the wait for the first message costs no CPU
+        if spec.get("curve"):
+            sink = RawCurve(spec["curve"], server=True)
+            start = raw_read(conn, n, size + CURVE_OVERHEAD, sink)
+        else:
+            start = raw_read(conn, n, size)
         elapsed = time.perf_counter() - start
-        emit("result", elapsed=elapsed, count=n - 1)
+        emit("result", elapsed=elapsed, count=n - 1, cpu=time.process_time() - cpu0)
         return
     zmq = load(lib)
     ctx = zmq.Context()
     s = ctx.socket(zmq.PULL)
+    curve_server(zmq, s, spec.get("curve"))
     endpoint = zbind(zmq, s, transport, spec)
     emit("ready", endpoint=endpoint)
     recv = s.recv
     first = recv()
     if len(first) != size:
         raise SystemExit(f"wrong size {len(first)} != {size}")
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(n - 1):
         recv()
-    elapsed = time.perf_counter() - start
-    emit("result", elapsed=elapsed, count=n - 1)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    emit("result", elapsed=elapsed, count=n - 1, cpu=cpu)
     s.close()
     ctx.term()
 
 
-def connected_push(zmq: Any, ctx: Any, endpoint: str, sndbuf: int | None) -> Any:
-    """A PUSH connected to ``endpoint``, with ZMQ_SNDBUF when ``sndbuf`` is given."""
+def connected_push(
+    zmq: Any, ctx: Any, endpoint: str, sndbuf: int | None, curve: dict | None = None
+) -> Any:
+    """A PUSH connected to ``endpoint``, with ZMQ_SNDBUF when ``sndbuf`` is given, as a CURVE
+    client when ``curve`` (the run's keys) is."""
     s = ctx.socket(zmq.PUSH)
     if sndbuf:
         s.setsockopt(zmq.SNDBUF, sndbuf)
+    curve_client(zmq, s, curve)
     s.connect(endpoint)
     return s
 
@@ -338,22 +471,28 @@ def thr_send(spec: dict) -> None:
             sndbuf = 1 << 20  # what vmzmq's ipc asks for once messages are large
         if sndbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-        raw_send(s, b"x" * size, n)
+        cpu0 = time.process_time()
+        if spec.get("curve"):
+            raw_send_curve(s, b"x" * size, n, RawCurve(spec["curve"], server=False))
+        else:
+            raw_send(s, b"x" * size, n)
+        cpu = time.process_time() - cpu0
         s.shutdown(socket.SHUT_WR)
         s.recv(1)  # wait for the receiver to close
         s.close()
-        emit("done")
+        emit("done", count=n, cpu=cpu)
         return
     zmq = load(lib)
     ctx = zmq.Context()
-    s = connected_push(zmq, ctx, endpoint, sndbuf)
+    s = connected_push(zmq, ctx, endpoint, sndbuf, spec.get("curve"))
     msg = b"x" * size
     send = s.send
+    cpu0 = time.process_time()
     for _ in range(n):
         send(msg)
     s.close()  # linger: wait until everything is delivered
     ctx.term()
-    emit("done")
+    emit("done", count=n, cpu=time.process_time() - cpu0)  # with the I/O threads' work
 
 
 def thr_inproc(spec: dict) -> None:
@@ -391,6 +530,35 @@ def thr_inproc(spec: dict) -> None:
 # -- roles: round-trip latency ----------------------------------------------------------------
 
 
+def curve_frame_size(size: int) -> int:
+    """Octets on the wire of a data frame holding a MESSAGE with a ``size``-octet body."""
+    command = size + CURVE_OVERHEAD
+    return len(frame_header(command)) + command
+
+
+def raw_ping_curve(s: socket.socket, size: int, n: int, curve: RawCurve) -> None:
+    """The CURVE ceiling's client: ``n`` round trips of a boxed ``size``-octet message."""
+    msg = b"x" * size
+    frame = curve_frame_size(size)
+    hl = frame - size - CURVE_OVERHEAD
+    view = memoryview(bytearray(frame))
+    for _ in range(n):
+        s.sendall(curve.frame(msg))
+        recv_exact_spin(s, view, frame)
+        if len(curve.open(view[hl:])) != size:
+            raise SystemExit("raw curve: wrong size")
+
+
+def raw_pong_curve(conn: socket.socket, size: int, n: int, curve: RawCurve) -> None:
+    """The CURVE ceiling's server: open each message and send it back boxed."""
+    frame = curve_frame_size(size)
+    hl = frame - size - CURVE_OVERHEAD
+    view = memoryview(bytearray(frame))
+    for _ in range(n):
+        recv_exact_spin(conn, view, frame)
+        conn.sendall(curve.frame(curve.open(view[hl:])))
+
+
 def lat_server(spec: dict) -> None:
     lib, transport, n, size = spec["lib"], spec["transport"], spec["count"], spec["size"]
     total = n + spec["warmup"]
@@ -398,31 +566,49 @@ def lat_server(spec: dict) -> None:
         ls, endpoint = raw_listen(transport, spec)
         emit("ready", endpoint=endpoint)
         conn = raw_accept(ls)
-        frame = len(frame_header(size)) + size
-        buf = bytearray(frame)
-        view = memoryview(buf)
-        for _ in range(total):
-            recv_exact_spin(conn, view, frame)
-            conn.sendall(view)
+        cpu0 = time.process_time()
+        if spec.get("curve"):
+            raw_pong_curve(conn, size, total, RawCurve(spec["curve"], server=True))
+        else:
+            frame = len(frame_header(size)) + size
+            buf = bytearray(frame)
+            view = memoryview(buf)
+            for _ in range(total):
+                recv_exact_spin(conn, view, frame)
+                conn.sendall(view)
+        cpu = time.process_time() - cpu0
         conn.close()
-        emit("done")
+        emit("done", count=total, cpu=cpu)
         return
     zmq = load(lib)
     ctx = zmq.Context()
     s = ctx.socket(zmq.REP)
+    curve_server(zmq, s, spec.get("curve"))
     endpoint = zbind(zmq, s, transport, spec)
     emit("ready", endpoint=endpoint)
     recv, send = s.recv, s.send
+    cpu0 = time.process_time()
     for _ in range(total):
         send(recv())
+    cpu = time.process_time() - cpu0
     s.close()
     ctx.term()
-    emit("done")
+    emit("done", count=total, cpu=cpu)
 
 
 def lat_client(spec: dict) -> None:
     lib, n, size, endpoint = spec["lib"], spec["count"], spec["size"], spec["endpoint"]
     warmup = spec["warmup"]
+    if lib == "raw" and spec.get("curve"):
+        s = raw_connect(endpoint)
+        curve = RawCurve(spec["curve"], server=False)
+        raw_ping_curve(s, size, warmup, curve)
+        start, cpu0 = time.perf_counter(), time.process_time()
+        raw_ping_curve(s, size, n, curve)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        s.close()
+        emit("result", elapsed=elapsed, count=n, cpu=cpu)
+        return
     if lib == "raw":
         s = raw_connect(endpoint)
         frame = frame_header(size) + b"x" * size
@@ -432,29 +618,30 @@ def lat_client(spec: dict) -> None:
         for _ in range(warmup):
             sendall(frame)
             recv_exact_spin(s, view, len(frame))
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             sendall(frame)
             recv_exact_spin(s, view, len(frame))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
         s.close()
-        emit("result", elapsed=elapsed, count=n)
+        emit("result", elapsed=elapsed, count=n, cpu=cpu)
         return
     zmq = load(lib)
     ctx = zmq.Context()
     s = ctx.socket(zmq.REQ)
+    curve_client(zmq, s, spec.get("curve"))
     s.connect(endpoint)
     msg = b"x" * size
     send, recv = s.send, s.recv
     for _ in range(warmup):
         send(msg)
         recv()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         send(msg)
         recv()
-    elapsed = time.perf_counter() - start
-    emit("result", elapsed=elapsed, count=n)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    emit("result", elapsed=elapsed, count=n, cpu=cpu)
     s.close()
     ctx.term()
 
@@ -677,6 +864,26 @@ def conn_client(spec: dict) -> None:
         ctx.term()
 
 
+# -- roles: CURVE keys for the run ----------------------------------------------------------------
+
+
+def curve_keys(spec: dict) -> None:
+    """One server and one client key pair from the library's ``curve_keypair()``, as Z85 text
+    (for both libraries) and hex (for the raw ceiling)."""
+    import importlib
+
+    zmq = load(spec["lib"])
+    z85 = importlib.import_module(zmq.__name__ + ".utils.z85")
+    keys: dict[str, str] = {}
+    for who in ("server", "client"):
+        public, secret = zmq.curve_keypair()
+        for kind, key in (("public", public), ("secret", secret)):
+            text = key.decode() if isinstance(key, bytes) else key
+            keys[f"{who}_{kind}"] = text
+            keys[f"{who}_{kind}_hex"] = z85.decode(text).hex()
+    emit("result", **keys)
+
+
 # -- roles: facts about the library -------------------------------------------------------------
 
 
@@ -688,6 +895,7 @@ def info(spec: dict) -> None:
         libzmq=zmq.zmq_version(),
         file=getattr(zmq, "__file__", "?"),
         vmci=bool(zmq.has("vmci")) if hasattr(zmq, "has") else False,
+        curve=bool(zmq.has("curve")) if hasattr(zmq, "has") else False,
     )
 
 
@@ -703,6 +911,7 @@ ROLES = {
     "rss_send": rss_send,
     "conn_server": conn_server,
     "conn_client": conn_client,
+    "curve_keys": curve_keys,
     "info": info,
 }
 

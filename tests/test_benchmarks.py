@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import zmq  # noqa: F401 - the benchmarks compare against pyzmq, a test dependency
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
-
-pytest.importorskip("zmq", reason="the benchmarks compare against pyzmq")
 
 
 def run_bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -60,9 +59,48 @@ def test_quick_run_writes_table_and_json(tmp_path: Path) -> None:
     assert cases["thr.tcp.64B"]["median"]["raw"] > 0
     assert cases["thr.tcp.64B"]["ratio_vs_raw"] > 0
     assert cases["thr.tcp.64B"]["target"]["met"] in (True, False)
+    # each side's CPU per message (per round trip for latency), printed below the table
+    assert "CPU time per message" in proc.stdout
+    for lib in ("vmzmq", "pyzmq", "raw"):
+        assert set(cases["thr.tcp.64B"]["cpu_us_median"][lib]) == {"send", "recv"}
+        assert cases["thr.tcp.64B"]["samples"][lib][0]["cpu_us"]["recv"] > 0
+        assert set(cases["lat.ipc.64B"]["cpu_us_median"][lib]) == {"client", "server"}
     # the HWM case really held messages (bounded by the HWM, not all 20k)
     hwm = cases["rss.hwm.1KiB"]["samples"]["vmzmq"][0]
     assert 0 < hwm["queued"] < hwm["sent"] <= hwm["count"]
+
+
+def test_curve_rows_run_both_libraries_with_one_key_set(tmp_path: Path) -> None:
+    """The CURVE rows: vmzmq's CURVE against libzmq's, the raw ceiling boxing with PyNaCl,
+    all with the keys the run made once."""
+    pytest.importorskip("nacl", reason="vmzmq's CURVE and the raw CURVE loop need PyNaCl")
+    out = tmp_path / "bench.json"
+    only = "thr.tcp.curve.64B,thr.ipc.curve.1MiB,lat.ipc.curve"
+    proc = run_bench("--quick", "--only", only, "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads(out.read_text())
+    cases = {c["name"]: c for c in results["cases"]}
+    assert set(cases) == {"thr.tcp.curve.64B", "thr.ipc.curve.1MiB", "lat.ipc.curve.64B"}
+    for case in cases.values():
+        assert case["status"] == "ok", case["errors"]
+        for lib in ("vmzmq", "pyzmq", "raw"):
+            assert case["median"][lib] > 0, lib
+        assert case["speed_vs_pyzmq"] > 0
+    assert cases["thr.tcp.curve.64B"]["target"]["text"] == ">= 0.50x"
+    assert cases["thr.ipc.curve.1MiB"]["target"]["met"] in (True, False)
+    assert cases["lat.ipc.curve.64B"]["better"] == "lower"
+    # one key set per run, from pyzmq; only the public keys are recorded
+    curve = results["curve"]
+    assert curve["generated_by"] == "pyzmq"
+    assert len(curve["server_public"]) == 40 and len(curve["client_public"]) == 40
+    assert not any("secret" in k for k in curve)
+    assert "CURVE rows: keys from pyzmq" in proc.stdout
+    # the NULL rows' substrings do not pick the CURVE rows up
+    listed = run_bench("--list", "--only", "thr.tcp.64B,lat.ipc.64B")
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "thr.tcp.64B",
+        "lat.ipc.64B",
+    ]
 
 
 def test_vmci_is_never_a_number_without_vsock(tmp_path: Path) -> None:
@@ -95,14 +133,17 @@ def test_list_and_filter() -> None:
     assert names == ["fanout.tcp.64B", "conn.tcp", "conn.ipc"]
 
 
+@pytest.mark.parametrize("curve", [False, True], ids=["null", "curve"])
 @pytest.mark.parametrize("lib", ["vmzmq", "pyzmq"])
 @pytest.mark.parametrize("transport", ["ipc", "tcp"])
-def test_standalone_pair_reports_both_sides(lib, transport) -> None:
+def test_standalone_pair_reports_both_sides(lib, transport, curve) -> None:
     """``python -m benchmarks.pair`` (a smoke run: no timing asserted) prints the sender's
-    and the receiver's CPU per message."""
+    and the receiver's CPU per message, also with CURVE on both sides."""
+    if curve:
+        pytest.importorskip("nacl", reason="vmzmq's CURVE needs PyNaCl")
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.pair", "--lib", lib, "--transport", transport,
-         "--count", "3000", "--size", "100"],
+         "--count", "3000", "--size", "100", *(["--curve"] if curve else [])],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(SRC)},
     )

@@ -28,6 +28,13 @@ and a short nonce, an 8-octet big-endian counter per sender starting at 1 (the c
 COMMAND frames inside MESSAGE. Messages use a shared key precomputed once (crypto_box_beforenm),
 so each costs one XSalsa20-Poly1305 pass.
 
+The traffic path calls libsodium through PyNaCl's own cffi module (``nacl._sodium``) rather than
+its wrappers, which zero a fresh output array and copy the result out of it for every call: a
+MESSAGE is sealed into, or opened into, an array kept per direction (never zeroed; the caller
+serialises each direction, as it must for the nonces anyway), and the result is copied out once;
+a large body is sealed in place and a large box opened through a pointer, not a slice. Without
+``nacl._sodium`` (another PyNaCl layout) the wrappers are used.
+
 Framing (the connection's part): libzmq carries each MESSAGE in a ZMTP *data* frame (flags
 0x00, 0x02 when long; never MORE), not a command frame, and a MESSAGE that arrives in a command
 frame is opened but then dropped unseen (the command flag survives decoding and its session
@@ -61,7 +68,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from hmac import compare_digest
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nacl.bindings import (
     crypto_box,
@@ -75,6 +82,14 @@ from nacl.bindings import (
     randombytes,
 )
 from nacl.exceptions import CryptoError
+
+try:  # PyNaCl's cffi binding of libsodium: the traffic path calls it directly
+    from nacl._sodium import ffi as _ffi
+    from nacl._sodium import lib as _lib
+
+    _new_array = _ffi.new_allocator(should_clear_after_alloc=False)
+except ImportError:  # pragma: no cover - another PyNaCl layout: the wrappers only
+    _ffi = _lib = None
 
 from .commands import encode_properties, parse_properties
 from .errors import (
@@ -130,6 +145,14 @@ _READY_HEAD = b"\x05READY"
 _MESSAGE_HEAD = b"\x07MESSAGE"
 
 _NO_NONCE = bytes(8)  # what the peer's "last short nonce" is before it has used one
+
+#: The traffic path keeps one output buffer per direction up to this size for the next message;
+#: a larger message gets one of its own.
+_SCRATCH_KEEP = 2 * 1024 * 1024 + 64
+#: From this size on a received MESSAGE is opened through a pointer into it, not a slice.
+_SLICE_BELOW = 4096
+#: From this body size on a MESSAGE is sealed in place in the kept array (see _seal).
+_IN_PLACE_FROM = 4096
 
 # ZMTP frame flags to a MESSAGE's inner flags octet, and back: _OUTER_FLAGS is indexed by the
 # octet, once 0x03 (a COMMAND with MORE) and anything higher have been refused.
@@ -202,6 +225,11 @@ class CurveMechanism(Mechanism):
             self._send_prefix, self._recv_prefix = _SERVER_MESSAGE_PREFIX, _CLIENT_MESSAGE_PREFIX
         else:
             self._send_prefix, self._recv_prefix = _CLIENT_MESSAGE_PREFIX, _SERVER_MESSAGE_PREFIX
+        # The traffic path's kept output buffers (cffi arrays, never zeroed) and their sizes.
+        self._wout: Any = None
+        self._wcap = -1
+        self._rout: Any = None
+        self._rcap = -1
 
     # --- handshake --------------------------------------------------------------------------
 
@@ -451,40 +479,97 @@ class CurveMechanism(Mechanism):
     # --- traffic: the hot path ---------------------------------------------------------------
 
     def wrap_frame(self, flags: int, body: bytes) -> bytes:
+        """The MESSAGE command (name and data) carrying one frame."""
         n = self._nonce
         self._nonce = n + 1
         short = n.to_bytes(8, "big")
-        return (
-            _MESSAGE_HEAD
-            + short
-            + crypto_box_easy_afternm(
-                _INNER_FLAGS[flags] + body, self._send_prefix + short, self._key
+        if _lib is None:  # pragma: no cover - see the module docstring
+            return (
+                _MESSAGE_HEAD
+                + short
+                + crypto_box_easy_afternm(
+                    _INNER_FLAGS[flags] + body, self._send_prefix + short, self._key
+                )
             )
-        )
+        return _MESSAGE_HEAD + short + self._seal(flags, body, short)
+
+    def _seal(self, flags: int, body: bytes, short: bytes) -> Any:
+        """The box of flags and body, as a cffi buffer over the kept output array (valid
+        until the next call). A large body is copied into the array and sealed in place
+        (libsodium's secretbox with c + 16 == m), so no fresh buffer of its size is made."""
+        size = len(body)
+        clen = size + 17
+        out = self._wout
+        if clen > self._wcap:
+            out = _new_array("unsigned char[]", clen)
+            if clen <= _SCRATCH_KEEP:
+                self._wout, self._wcap = out, clen
+        if size < _IN_PLACE_FROM:
+            failed = _lib.crypto_box_easy_afternm(
+                out, _INNER_FLAGS[flags] + body, size + 1, self._send_prefix + short, self._key
+            )
+        else:
+            out[16] = _INNER_FLAGS[flags][0]
+            _ffi.memmove(out + 17, body, size)
+            plain = out + 16
+            failed = _lib.crypto_box_easy_afternm(
+                out, plain, size + 1, self._send_prefix + short, self._key
+            )
+        if failed:
+            raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
+        return _ffi.buffer(out, clen)
 
     def unwrap_frame(self, name: bytes, data: bytes) -> tuple[int, bytes]:
         if name != MESSAGE:
             _refuse(f"unexpected {name!r} command in CURVE traffic", ZMTP_UNEXPECTED_COMMAND)
-        if len(data) < _MESSAGE_MIN:
+        size = len(data)
+        if size < _MESSAGE_MIN:
             _refuse(
-                f"MESSAGE carries {len(data)} octets, fewer than {_MESSAGE_MIN}",
+                f"MESSAGE carries {size} octets, fewer than {_MESSAGE_MIN}",
                 ZMTP_MALFORMED_COMMAND_MESSAGE,
             )
         short = data[:8]
         if short <= self._peer_nonce:
             self._check_nonce(short, "MESSAGE")
-        try:
-            plain = crypto_box_open_easy_afternm(data[8:], self._recv_prefix + short, self._key)
-        except _NACL_ERRORS:
+        if _lib is None:  # pragma: no cover - see the module docstring
+            try:
+                plain = crypto_box_open_easy_afternm(data[8:], self._recv_prefix + short, self._key)
+            except _NACL_ERRORS:
+                _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
+            self._peer_nonce = short
+            flags = plain[0]
+            if flags > 2:
+                _refuse(
+                    f"MESSAGE flags {flags:#04x} set reserved bits or COMMAND with MORE",
+                    ZMTP_MALFORMED_COMMAND_MESSAGE,
+                )
+            return _OUTER_FLAGS[flags], plain[1:]
+        mlen = size - 24  # flags octet and body
+        out = self._rout
+        if mlen > self._rcap:
+            out = _new_array("unsigned char[]", mlen)
+            if mlen <= _SCRATCH_KEEP:
+                self._rout, self._rcap = out, mlen
+        if size < _SLICE_BELOW:
+            failed = _lib.crypto_box_open_easy_afternm(
+                out, data[8:], size - 8, self._recv_prefix + short, self._key
+            )
+        else:  # no copy of a large box: a pointer 8 octets into the data
+            src = _ffi.from_buffer("unsigned char[]", data)
+            failed = _lib.crypto_box_open_easy_afternm(
+                out, src + 8, size - 8, self._recv_prefix + short, self._key
+            )
+            _ffi.release(src)
+        if failed:
             _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
         self._peer_nonce = short
-        flags = plain[0]
+        flags = out[0]
         if flags > 2:
             _refuse(
                 f"MESSAGE flags {flags:#04x} set reserved bits or COMMAND with MORE",
                 ZMTP_MALFORMED_COMMAND_MESSAGE,
             )
-        return _OUTER_FLAGS[flags], plain[1:]
+        return _OUTER_FLAGS[flags], _ffi.buffer(out, mlen)[1:]
 
 
 def _check_key(what: str, key: bytes) -> None:
