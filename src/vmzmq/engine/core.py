@@ -52,6 +52,8 @@ def _spin_time() -> float:
 # spin. An idle socket sleeps after it, so it still uses no CPU. VMZMQ_SPIN_US sets it in
 # microseconds (0: never spin).
 SPIN_TIME = _spin_time()
+# How soon the I/O thread looks again for corked output when the sender held the lock.
+UNCORK_RETRY = 0.0005
 _now = time.monotonic
 
 
@@ -259,11 +261,20 @@ class SocketCore:
     def uncork(self) -> None:
         """On the I/O thread: write what sending threads corked and did not write themselves
         (see StreamConnection.send_message)."""
-        with self.lock:
+        if not self.lock.acquire(blocking=False):
+            # The sender holds the lock: it is mid-burst, and writes its own cork at 64 KiB
+            # or when it waits. Waiting for the lock here would end the burst after a message
+            # or two whenever the sender lets the GIL go (CURVE's libsodium calls do), and
+            # hand lock and GIL back and forth per message after that. Look again later.
+            self.io.call_later(UNCORK_RETRY, self.uncork)
+            return
+        try:
             conns, self.uncork_list = self.uncork_list, []
             for conn in conns:
                 conn.uncork_pending = False
                 conn.flush_corked()
+        finally:
+            self.lock.release()
 
     # -- waiting ------------------------------------------------------------------------------
     def wait(
