@@ -60,9 +60,12 @@ def _parse(scheme: str, address: str) -> HvsockEndpoint:
         raise with_detail(
             errno.EINVAL, f"endpoint '{endpoint}': port '{port}' is not a decimal number"
         )
-    value = int(port)
-    if value > PORT_MAX:
-        raise with_detail(errno.EINVAL, f"endpoint '{endpoint}': port {value} is above 2^32-1")
+    # Leading zeros are stripped and the length checked before int(), which refuses strings of
+    # more than 4300 digits with a ValueError (sys.set_int_max_str_digits).
+    digits = port.lstrip("0") or "0"
+    if len(digits) > 10 or int(digits) > PORT_MAX:
+        raise with_detail(errno.EINVAL, f"endpoint '{endpoint}': port {port} is above 2^32-1")
+    value = int(digits)
     if path.startswith("@"):
         raise with_detail(
             errno.EINVAL, f"endpoint '{endpoint}': a VMM's vsock socket is a file, not '@name'"

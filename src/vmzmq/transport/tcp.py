@@ -107,10 +107,13 @@ def _parse_hostport(endpoint: str, text: str, *, bindable: bool) -> TcpEndpoint:
             errno.EINVAL, f"endpoint '{endpoint}' has an invalid IPv6 address '{host}'"
         )
 
+    # Leading zeros are stripped and the length checked before int(), which refuses strings of
+    # more than 4300 digits with a ValueError (sys.set_int_max_str_digits).
+    significant = port_text.lstrip("0") or "0"
     if port_text == "*":
         port = 0
-    elif _DECIMAL.fullmatch(port_text) and int(port_text.lstrip("0") or "0") <= _PORT_MAX:
-        port = int(port_text)
+    elif _DECIMAL.fullmatch(port_text) and len(significant) <= 5 and int(significant) <= _PORT_MAX:
+        port = int(significant)
     else:
         raise with_detail(
             errno.EINVAL,
