@@ -44,8 +44,10 @@ class Child:
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-        threading.Thread(target=self._pump_err, daemon=True).start()
+        self._pumps = [threading.Thread(target=self._pump, daemon=True),
+                       threading.Thread(target=self._pump_err, daemon=True)]
+        for pump in self._pumps:
+            pump.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -85,6 +87,14 @@ class Child:
                 )
             if line.startswith(prefix):
                 return line[len(prefix) :].strip()
+
+    def join_output(self, timeout: float = 30.0) -> None:
+        """Wait until the child's stdout and stderr are read to their end (it has exited, or
+        closed them): then ``stderr`` and ``lines`` hold everything it wrote."""
+        for pump in self._pumps:
+            pump.join(timeout)
+            if pump.is_alive():
+                raise AssertionError(f"the child's output did not end within {timeout}s")
 
     def tell(self, line: str) -> None:
         assert self.proc.stdin is not None

@@ -16,8 +16,17 @@ import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import vmzmq
+
+# Hypothesis times each example (a 200 ms deadline) and health-checks how fast data is made:
+# both are wall-clock assertions, which fail right tests on a loaded machine. Tests here
+# assert no durations; a test's own @settings still applies on top of this profile.
+settings.register_profile(
+    "vmzmq", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("vmzmq")
 
 TRANSPORTS = ("tcp", "ipc", "inproc")
 

@@ -90,7 +90,7 @@ def tcp_port(endpoint: bytes | str) -> int:
 # -- waiting -------------------------------------------------------------------------------
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01,
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.01,
                what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -105,7 +105,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: flo
 # -- monitor events --------------------------------------------------------------------------
 
 
-def next_event(monitor: Any, names: set[str] | None, timeout: float = 5.0) -> tuple[str, int]:
+def next_event(monitor: Any, names: set[str] | None, timeout: float = 20.0) -> tuple[str, int]:
     """The next monitor event whose name is in ``names`` (any when None): (name, value)."""
     import vmzmq
 

@@ -1,6 +1,6 @@
 """vmzmq.asyncio: awaitable send/recv/poll, cancellation safety, timeouts, several loops and
-threads, idle CPU, and interoperation with pyzmq (sync sockets in threads and zmq.asyncio on
-the same loop)."""
+threads, and interoperation with pyzmq (sync sockets in threads and zmq.asyncio on the same
+loop). The CPU an idle await uses is measured by benchmarks/idle.py (asyncio.await)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import zmq  # pyzmq, a test dependency: the interop tests at the end need it
+import zmq.asyncio as zmq_asyncio
 
 import vmzmq
 import vmzmq.asyncio as zaio
 
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # only fails a test that would hang
+
+
+async def until(cond: Callable[[], Any]) -> None:
+    """Let the loop run until ``cond()`` holds (e.g. a task has reached its await). The loop
+    is single-threaded: this waits for a state, not for time; ``run``'s deadline bounds it."""
+    while not cond():
+        await asyncio.sleep(0)
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]], timeout: float = TIMEOUT) -> Any:
@@ -142,7 +151,7 @@ def test_rcvtimeo_and_sndtimeo_raise_again(actx):
         start = time.monotonic()
         with pytest.raises(vmzmq.Again):
             await rx.recv()
-        assert 0.08 < time.monotonic() - start < 2
+        assert time.monotonic() - start >= 0.08  # not before RCVTIMEO; how late: not asserted
         lonely = actx.socket(vmzmq.PUSH)  # no peer: a send waits, then times out
         lonely.sndtimeo = 100
         with pytest.raises(vmzmq.Again):
@@ -211,11 +220,11 @@ def test_reading_events_does_not_stall_a_pending_recv(actx):
     async def main() -> None:
         tx, rx = pair(actx, "inproc://events")
         fut = rx.recv()
-        await asyncio.sleep(0.01)
+        assert rx._recv_waiters  # pending (registered when called)
         tx.send(b"x")
         assert rx.getsockopt(vmzmq.EVENTS) & vmzmq.POLLIN
         assert rx.events & vmzmq.POLLIN
-        assert await asyncio.wait_for(fut, 2) == b"x"
+        assert await fut == b"x"  # run()'s deadline fails it if never woken
 
     run(main)
 
@@ -225,7 +234,8 @@ def test_close_cancels_pending_calls(actx):
         tx, rx = pair(actx, "inproc://close")
         fut = rx.recv()
         poll = rx.poll()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one pass of the loop with both pending
+        assert not fut.done() and not poll.done()
         rx.close()
         assert fut.cancelled() and poll.cancelled()
         with pytest.raises(vmzmq.ZMQError):
@@ -250,7 +260,7 @@ def test_context_term_fails_pending_calls_with_context_terminated():
         with pytest.raises(vmzmq.ContextTerminated):
             await poll
         rx.close()  # lets term() finish
-        await asyncio.get_running_loop().run_in_executor(None, terminator.join, 5)
+        await asyncio.get_running_loop().run_in_executor(None, terminator.join, 20)
         assert not terminator.is_alive()
 
     run(main)
@@ -278,7 +288,7 @@ def test_cancel_after_the_message_was_taken_gives_it_back(actx):
             return await rx.recv_multipart()
 
         task = asyncio.ensure_future(consumer())
-        await asyncio.sleep(0.01)  # the task now awaits the pending recv future
+        await until(lambda: rx._recv_waiters)  # the task now awaits the pending recv future
         tx.send_multipart([b"x", b"y"])
         rx._dispatch()  # the wake-up, run now: the future gets the message...
         task.cancel()  # ...and the task is cancelled before it resumes
@@ -292,7 +302,7 @@ def test_cancel_after_the_message_was_taken_gives_it_back(actx):
                 return await rx.recv_string()
 
         task = asyncio.ensure_future(with_timeout())
-        await asyncio.sleep(0.01)
+        await until(lambda: rx._recv_waiters)
         tx.send(b"z")
         rx._dispatch()
         task.cancel()
@@ -311,7 +321,7 @@ def test_several_given_back_messages_keep_their_order_and_boundaries(actx):
             return await rx.recv_multipart()
 
         tasks = [asyncio.ensure_future(consumer()) for _ in range(3)]
-        await asyncio.sleep(0.01)
+        await until(lambda: len(rx._recv_waiters) == 3)
         messages = [[b"m1", b"a"], [b"m2", b"b", b"c"], [b"m3"]]
         for m in messages:
             tx.send_multipart(m)
@@ -325,7 +335,7 @@ def test_several_given_back_messages_keep_their_order_and_boundaries(actx):
         assert [await rx.recv_multipart() for _ in messages] == messages
         # A held message can also be read frame by frame.
         task = asyncio.ensure_future(consumer())
-        await asyncio.sleep(0.01)
+        await until(lambda: rx._recv_waiters)
         tx.send_multipart([b"x", b"y"])
         rx._dispatch()
         task.cancel()
@@ -347,7 +357,7 @@ def test_a_given_back_frame_goes_back_in_front_of_its_message(actx):
             return await rx.recv()
 
         task = asyncio.ensure_future(consumer())
-        await asyncio.sleep(0.01)
+        await until(lambda: rx._recv_waiters)
         tx.send_multipart([b"a", b"b", b"c"])
         tx.send(b"next")
         rx._dispatch()  # the receiver takes frame a (b and c wait as the rest of it)...
@@ -424,7 +434,7 @@ def test_cancelled_send_sends_nothing_and_others_go_through_whole(actx):
         first = tx.send_multipart([b"keep", b"1"])
         cancelled = tx.send_multipart([b"drop", b"2"])
         third = tx.send_multipart([b"keep", b"3"])
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a window for a wrong completion (nothing can complete them)
         assert not first.done() and not cancelled.done()
         cancelled.cancel()
         rx = actx.socket(vmzmq.PULL)
@@ -432,7 +442,7 @@ def test_cancelled_send_sends_nothing_and_others_go_through_whole(actx):
         rx.connect("inproc://cancel-send")
         assert await rx.recv_multipart() == [b"keep", b"1"]
         assert await rx.recv_multipart() == [b"keep", b"3"]
-        await asyncio.wait_for(asyncio.gather(first, third), 5)
+        await asyncio.wait_for(asyncio.gather(first, third), 20)
         rx.rcvtimeo = 100
         with pytest.raises(vmzmq.Again):
             await rx.recv_multipart()
@@ -447,7 +457,7 @@ def test_sndmore_frames_are_kept_while_the_last_frame_waits(actx):
         tx.bind("inproc://sndmore-wait")
         await tx.send(b"a", vmzmq.SNDMORE)
         last = tx.send(b"b")  # no peer: waits, holding the whole message
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a window for a wrong completion (nothing can complete it)
         assert not last.done()
         rx = actx.socket(vmzmq.PULL)
         rx.linger = 0
@@ -549,7 +559,7 @@ def test_sync_and_async_sockets_in_one_process(actx):
         for i in range(50):
             await req.send(f"m{i}".encode())
             assert await req.recv() == f"M{i}".encode()
-        await asyncio.get_running_loop().run_in_executor(None, t.join, 5)
+        await asyncio.get_running_loop().run_in_executor(None, t.join, 20)
 
     try:
         run(main)
@@ -601,23 +611,22 @@ def test_async_context_can_wrap_a_sync_context():
         sync_ctx.destroy(linger=0)
 
 
-def test_idle_wait_uses_no_cpu(actx):
-    async def main() -> float:
+def test_idle_wait_stays_pending(actx):
+    """A recv and a poll awaiting a connected peer that sends nothing stay pending (nothing
+    completes them by mistake). The CPU they use: benchmarks/idle.py, asyncio.await."""
+
+    async def main() -> None:
         tx, rx = pair(actx, "tcp://127.0.0.1:*")
         await tx.send(b"warm up")
         assert await rx.recv() == b"warm up"
         fut = rx.recv()
-        poll = rx.poll(5000)
-        start = time.process_time()  # every thread of the process, the I/O thread included
-        await asyncio.sleep(1.0)
-        used = time.process_time() - start
+        poll = rx.poll(60000)
+        await asyncio.sleep(0.3)  # a window for a wrong completion, not a wait for one
         assert not fut.done() and not poll.done()
         fut.cancel()
         poll.cancel()
-        return used
 
-    used = run(main)
-    assert used < 0.1, f"idle awaiting used {used:.3f}s of CPU in 1s"
+    run(main)
 
 
 def test_unclosed_async_socket_can_be_collected(actx):
@@ -639,15 +648,13 @@ def test_unclosed_async_socket_can_be_collected(actx):
 
 
 # -- against pyzmq --------------------------------------------------------------------------------
-zmq = pytest.importorskip("zmq")
-zmq_asyncio = pytest.importorskip("zmq.asyncio")
 
 
 def test_async_rep_serves_a_pyzmq_req_in_a_thread(actx):
     def client(endpoint: str, out: list) -> None:
         c = zmq.Context()
         req = c.socket(zmq.REQ)
-        req.rcvtimeo = 5000
+        req.rcvtimeo = 20000
         req.connect(endpoint)
         for i in range(100):
             req.send_multipart([b"q", str(i).encode()])
@@ -665,7 +672,7 @@ def test_async_rep_serves_a_pyzmq_req_in_a_thread(actx):
         for _ in range(100):
             msg = await rep.recv_multipart()
             await rep.send_multipart([b"r", *msg])
-        await asyncio.get_running_loop().run_in_executor(None, t.join, 10)
+        await asyncio.get_running_loop().run_in_executor(None, t.join, 20)
         return out
 
     out = run(main)
@@ -724,10 +731,10 @@ def test_async_pub_to_pyzmq_sub_and_back(actx):
             sub.linger = 0
             sub.subscribe(b"t")
             sub.connect(pub.last_endpoint.decode())
-            assert await asyncio.wait_for(pub.recv(), 5) == b"\x01t"  # the subscription
+            assert await asyncio.wait_for(pub.recv(), 20) == b"\x01t"  # the subscription
             await pub.send_multipart([b"other", b"no"])
             await pub.send_multipart([b"topic", b"yes"])
-            assert await asyncio.wait_for(sub.recv_multipart(), 5) == [b"topic", b"yes"]
+            assert await asyncio.wait_for(sub.recv_multipart(), 20) == [b"topic", b"yes"]
             sub.close()
         finally:
             zctx.destroy(linger=0)
@@ -743,7 +750,7 @@ def test_recv_outside_a_running_loop_warns_and_uses_the_default_loop(actx):
         with pytest.warns(RuntimeWarning, match="No running event loop"):
             fut = rx.recv()
             tx.send(b"x")
-        assert loop.run_until_complete(asyncio.wait_for(fut, 5)) == b"x"
+        assert loop.run_until_complete(asyncio.wait_for(fut, 20)) == b"x"
     finally:
         asyncio.set_event_loop(None)
         loop.close()

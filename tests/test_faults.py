@@ -1,18 +1,18 @@
 """Under load and faults (issue 2, point 7): dying peers, garbage peers, oversized messages,
-server restarts, high-water marks, LINGER, timeouts, Ctrl-C, idle CPU, many threads and
-connections, bad endpoints and options.
+server restarts, high-water marks, LINGER, timeouts, Ctrl-C, many threads and connections,
+bad endpoints and options. (Idle CPU is measured by benchmarks/idle.py.)
 
-Real sockets and real processes throughout; every wait has a deadline. Traffic stays on
+Real sockets and real processes throughout; every wait has a deadline, there only to fail a
+test that hangs: no test here asserts how long something took (at most that it did not
+happen too early), so the suite passes on a loaded machine. Traffic stays on
 loopback and Unix sockets. Raw peers speak ZMTP bytes built by hand in fault_helpers.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import logging
-import os
 import random
 import shutil
 import signal
@@ -47,6 +47,7 @@ from fault_helpers import (
     wait_eof,
     wait_until,
 )
+from waiting import HANG, finishes, in_thread, join, wait_blocked, wait_thread_blocked
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
 MiB = 1 << 20
@@ -162,8 +163,9 @@ def monitor(sock: zmq.Socket) -> zmq.Socket:
     return sock.get_monitor_socket()
 
 
-def tx_queues_to(port: int) -> list[int]:
-    """Send-queue sizes of the loopback TCP connections whose remote port is ``port``."""
+def _tcp_queues(port: int, remote: bool) -> list[tuple[int, int]]:
+    """(send queue, receive queue) of the established loopback TCP connections whose remote
+    (or local) port is ``port``."""
     out = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -171,12 +173,23 @@ def tx_queues_to(port: int) -> list[int]:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    rem_port = int(fields[2].rsplit(":", 1)[1], 16)
-                    if rem_port == port and fields[3] == "01":  # ESTABLISHED
-                        out.append(int(fields[4].split(":")[0], 16))
+                    where = int(fields[2 if remote else 1].rsplit(":", 1)[1], 16)
+                    if where == port and fields[3] == "01":  # ESTABLISHED
+                        tx, rx = fields[4].split(":")
+                        out.append((int(tx, 16), int(rx, 16)))
         except FileNotFoundError:
             pass
     return out
+
+
+def tx_queues_to(port: int) -> list[int]:
+    """Send-queue sizes of the loopback TCP connections whose remote port is ``port``."""
+    return [tx for tx, _rx in _tcp_queues(port, remote=True)]
+
+
+def rx_queues_at(port: int) -> list[int]:
+    """Unread bytes in the kernel of the connections accepted on local ``port``."""
+    return [rx for _tx, rx in _tcp_queues(port, remote=False)]
 
 
 # -- a peer that dies in the middle of a message ----------------------------------------------
@@ -335,12 +348,12 @@ def test_garbage_peer_is_dropped_and_logged(contexts, caplog, case) -> None:
     bad = raw_connect((LOCALHOST, tcp_port(endpoint)))
     bad.sendall(GARBAGE[case])
     exchange(server, client, b"during")
-    dropped = wait_eof(bad, 3)
+    dropped = wait_eof(bad, 15)  # < HANDSHAKE_IVL's default (30 s)
     bad.close()
     exchange(server, client, b"after")
     assert dropped, f"{case}: the garbage peer's connection was not dropped"
     assert warnings_of(caplog), f"{case}: nothing was logged at WARNING on 'vmzmq'"
-    wait_until(lambda: open_fds() <= fds, 5, what="file descriptors to be released")
+    wait_until(lambda: open_fds() <= fds, HANG, what="file descriptors to be released")
 
 
 @pytest.mark.parametrize("kind", ["PULL", "DEALER", "PAIR", "SUB"])
@@ -389,7 +402,7 @@ def test_huge_declared_frame_does_not_balloon_memory(contexts, caplog) -> None:
         pass
     exchange(server, client, b"after-junk")
     grown = rss_bytes() - before
-    dropped = wait_eof(bad, 3)
+    dropped = wait_eof(bad, 15)  # < HANDSHAKE_IVL's default (30 s)
     bad.close()
     assert dropped and grown < 32 * MiB, (
         f"peer not dropped (dropped={dropped}) after {sent} MiB of junk; RSS grew by "
@@ -413,17 +426,21 @@ def test_connect_and_close_churn(contexts) -> None:
         if i % 50 == 0:
             exchange(server, client, b"churn-%d" % i)
     exchange(server, client, b"after-churn")
-    wait_until(lambda: open_fds() <= fds, 5, what="file descriptors to be released")
+    wait_until(lambda: open_fds() <= fds, HANG, what="file descriptors to be released")
 
 
 def test_silent_peer_dropped_after_handshake_ivl(contexts) -> None:
-    """A peer that connects and never completes the handshake is dropped after HANDSHAKE_IVL."""
-    server, client, endpoint = router_dealer(contexts, handshake_ivl=300)
+    """A peer that connects and never completes the handshake is dropped after HANDSHAKE_IVL.
+    (1 s: the good client's handshake must fit in it too, on a loaded machine.)"""
+    server, client, endpoint = router_dealer(contexts, handshake_ivl=1000)
+    t0 = time.monotonic()
     silent = raw_connect((LOCALHOST, tcp_port(endpoint)))
     silent.sendall(greeting()[:20])
-    t0 = time.monotonic()
-    assert wait_eof(silent, 5), "the silent peer was never dropped"
-    assert 0.2 < time.monotonic() - t0 < 3
+    # Dropped (HANDSHAKE_IVL is the only reason: no heartbeats, no error), and not before
+    # HANDSHAKE_IVL (a lower bound holds on any machine; how late is not asserted). The hang
+    # deadline is below HANDSHAKE_IVL's default (30 s), which would drop it too.
+    assert wait_eof(silent, 15), "the silent peer was never dropped"
+    assert time.monotonic() - t0 >= 0.95
     silent.close()
     exchange(server, client, b"after")
 
@@ -431,14 +448,14 @@ def test_silent_peer_dropped_after_handshake_ivl(contexts) -> None:
 def test_frozen_peer_dropped_by_heartbeat(contexts) -> None:
     """A peer whose TCP connection stays open but which never answers (frozen, or its host
     gone) is dropped after HEARTBEAT_TIMEOUT; the socket keeps serving the others."""
+    # (A timeout far above a loaded machine's stalls: the good client must not be dropped.)
     server, client, endpoint = router_dealer(
-        contexts, heartbeat_ivl=100, heartbeat_timeout=300
+        contexts, heartbeat_ivl=100, heartbeat_timeout=1000
     )
     frozen = raw_zmtp_peer((LOCALHOST, tcp_port(endpoint)), b"DEALER")
-    t0 = time.monotonic()
-    # The raw peer never answers PING: read (and ignore) until vmzmq gives up on it.
-    assert wait_eof(frozen, 5), "a peer that never answers PING was not dropped"
-    assert time.monotonic() - t0 < 2
+    # The raw peer never answers PING: read (and ignore) until vmzmq gives up on it. Nothing
+    # else would drop it (it completed the handshake and sends nothing wrong).
+    assert wait_eof(frozen, HANG), "a peer that never answers PING was not dropped"
     frozen.close()
     exchange(server, client, b"after")
 
@@ -475,15 +492,20 @@ def test_push_keeps_serving_survivor_when_a_peer_is_killed(contexts) -> None:
         for i in range(40):
             push.send(b"%d" % i)
         child.expect("connected")
-        while local.poll(200):
+        assert local.poll(int(HANG * 1000)), "the local PULL got none of its share"
+        while local.poll(200):  # its share so far (more may still come: counted below)
             got.append(local.recv())
-        assert 0 < len(got) < 40
         child.proc.send_signal(signal.SIGKILL)
         child.proc.wait(10)
     next_event(mon, {"DISCONNECTED"})
     for i in range(100):
         push.send(b"after-%d" % i)
-    assert [local.recv() for _ in range(100)] == [b"after-%d" % i for i in range(100)]
+    after = []
+    while len(after) < 100:
+        msg = local.recv()
+        (after if msg.startswith(b"after-") else got).append(msg)
+    assert after == [b"after-%d" % i for i in range(100)]
+    assert 0 < len(got) < 40, got  # the child took some of the 40
 
 
 # -- MAXMSGSIZE ------------------------------------------------------------------------------
@@ -502,7 +524,7 @@ def test_maxmsgsize_raw_peer_disconnected(contexts, caplog) -> None:
                 + message(b"never"))
     assert pull.recv() == b"a" * 1000
     assert pull.recv() == b"b" * 999
-    assert wait_eof(raw, 5), "the peer that sent 1001 bytes was not disconnected"
+    assert wait_eof(raw, 15), "the peer that sent 1001 bytes was not disconnected"
     raw.close()
     assert any("1001" in r.getMessage() for r in warnings_of(caplog)), [
         r.getMessage() for r in caplog.records
@@ -629,11 +651,12 @@ def test_reconnect_backoff_to_reconnect_ivl_max(contexts) -> None:
     client.reconnect_ivl = 40
     client.reconnect_ivl_max = 320
     mon = monitor(client)
+    t0 = time.monotonic()
     client.connect(endpoint)
     delays = []
     stamps = []
     while len(delays) < 6:
-        _name, value = next_event(mon, {"CONNECT_RETRIED"}, timeout=5)
+        _name, value = next_event(mon, {"CONNECT_RETRIED"}, timeout=HANG)
         delays.append(value)
         stamps.append(time.monotonic())
     # libzmq's rule: ivl, 2*ivl, 4*ivl... capped at ivl_max, each plus a jitter below ivl.
@@ -641,10 +664,11 @@ def test_reconnect_backoff_to_reconnect_ivl_max(contexts) -> None:
     assert all(b >= a - 40 for a, b in zip(delays, delays[1:], strict=False)), delays
     assert max(delays) >= 320 and max(delays) < 320 + 40 + 5, delays
     assert delays[-1] >= 320, delays
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    # The time between failures follows the announced delays (roughly).
-    for gap, delay in zip(gaps, delays, strict=False):
-        assert gap >= delay / 1000 * 0.7, (gaps, delays)
+    # The client really waits the announced delays: failure k+1 comes at least the sum of
+    # the k announced delays after connect(). (A lower bound only: the test may read each
+    # event late, never early, so a slow machine cannot break it.)
+    for k, stamp in enumerate(stamps):
+        assert stamp - t0 >= sum(delays[:k]) / 1000 * 0.95, (k, stamps, delays)
 
     server = contexts().socket(zmq.PULL)
     server.rcvtimeo = 5000
@@ -686,7 +710,9 @@ def test_partial_frames_survive_reads_of_other_connections(contexts) -> None:
                 if end > pos[pid]:
                     peer.sendall(wire[pos[pid]:end])
                     pos[pid] = end
-            time.sleep(0.02)  # let the I/O thread read what each peer sent so far
+            # The I/O thread reads what each peer sent so far before the next pieces go.
+            wait_until(lambda: not any(rx_queues_at(port)), HANG,
+                       what="the I/O thread to read every piece")
         got = dict(router.recv_multipart() for _ in peers)
         assert got == bodies
     finally:
@@ -709,33 +735,29 @@ def test_a_burst_tail_is_written_without_another_call(contexts, ipc_dir, kind, p
         r = ctx.socket(zmq.SUB if kind == "PUB" else zmq.PULL)
         if kind == "PUB":
             r.setsockopt(zmq.SUBSCRIBE, b"")
-        r.rcvtimeo = 5000
+        r.rcvtimeo = int(HANG * 1000)
         r.connect(endpoint)
         receivers.append(r)
-    deadline = time.monotonic() + 5
     ready: set[int] = set()
-    while len(ready) < peers:  # until every peer is connected (and subscribed)
-        assert time.monotonic() < deadline, "peers never connected"
+
+    def all_ready() -> bool:  # until every peer is connected (and subscribed)
         sender.send(b"warm-up")
-        time.sleep(0.01)
         for i, r in enumerate(receivers):
-            try:
-                while True:
-                    r.recv(zmq.DONTWAIT)
-                    ready.add(i)
-            except zmq.Again:
-                pass
-    time.sleep(0.05)
-    for r in receivers:  # drop the last warm-ups
-        with contextlib.suppress(zmq.Again):
-            while True:
-                r.recv(zmq.DONTWAIT)
+            while r.poll(10):
+                r.recv()
+                ready.add(i)
+        return len(ready) == peers
+
+    wait_until(all_ready, HANG, interval=0, what="every peer to connect")
     burst = [b"m%d" % i for i in range(50)]
     for m in burst:
         sender.send(m)
     # From here on the sender is left alone: only the I/O thread can write the tail.
     for r in receivers:
-        got = [r.recv() for _ in burst]  # Again after 5 s if the tail stayed corked
+        got = r.recv()  # Again (after HANG) if the tail stayed corked
+        while got == b"warm-up":  # warm-ups still on their way come first
+            got = r.recv()
+        got = [got] + [r.recv() for _ in burst[1:]]
         assert got == burst
 
 
@@ -783,12 +805,12 @@ def test_sndhwm_blocks_then_resumes(contexts, pair, size, bufsize, bound) -> Non
     # A blocking send now times out after SNDTIMEO. (The kernel may still trickle in a few
     # more small messages as it compacts its buffers, so allow some sends to succeed first.)
     sender.sndtimeo = 200
-    for _ in range(100):
+    for _ in range(bound):  # (fill may stop early on a busy machine: room is still finite)
         t0 = time.monotonic()
         try:
             sender.send(payload(count))
         except zmq.Again:
-            assert 0.15 < time.monotonic() - t0 < 2
+            assert time.monotonic() - t0 >= 0.19  # not before SNDTIMEO (how late: unasserted)
             break
         count += 1
     else:
@@ -857,23 +879,31 @@ def test_pub_drops_at_hwm_instead_of_blocking(contexts) -> None:
         pub.send(b"probe", zmq.DONTWAIT)
         return sub.poll(50) != 0
 
-    wait_until(probe, 5, interval=0, what="the subscription to arrive")
+    wait_until(probe, HANG, interval=0, what="the subscription to arrive")
     while sub.poll(100):
         sub.recv()
 
     total = 20_000
     body = b"." * 1000
-    t0 = time.monotonic()
     for i in range(total):
         pub.send(b"%d" % i + body, zmq.DONTWAIT)  # never Again: PUB drops
-    assert time.monotonic() - t0 < 20
     got = 0
+    assert sub.poll(int(HANG * 1000)), "nothing published arrived"
     while sub.poll(300):
         sub.recv()
         got += 1
+
+    def after_arrives() -> bool:  # dropped too while the queue is still full: send again
+        nonlocal got
+        pub.send(b"after")
+        while sub.poll(100):
+            if sub.recv() == b"after":
+                return True
+            got += 1
+        return False
+
+    wait_until(after_arrives, HANG, interval=0, what="a message sent after the flood")
     assert 0 < got < total // 2, got
-    pub.send(b"after")
-    assert sub.poll(5000) and sub.recv() == b"after"
 
 
 def test_router_drops_or_mandatory(contexts) -> None:
@@ -896,11 +926,10 @@ def test_router_drops_or_mandatory(contexts) -> None:
     router.send_multipart([b"nobody", b"x"])  # silently dropped
     total = 20_000
     body = b"." * 1000
-    t0 = time.monotonic()
     for i in range(total):
-        router.send_multipart([b"d", b"%d" % i + body], zmq.DONTWAIT)
-    assert time.monotonic() - t0 < 20
+        router.send_multipart([b"d", b"%d" % i + body], zmq.DONTWAIT)  # never Again: drops
     got = 0
+    assert dealer.poll(int(HANG * 1000)), "nothing routed arrived"
     while dealer.poll(300):
         dealer.recv()
         got += 1
@@ -975,7 +1004,8 @@ def test_inproc_sender_blocked_at_hwm_resumes_as_the_receiver_reads(contexts, pu
 
 def test_inproc_pollout_wakes_when_the_reader_makes_room(contexts) -> None:
     """A Poller waiting for POLLOUT on a full inproc pipe wakes once the reader (popping
-    without the lock) has taken the queue down, not at its timeout."""
+    without the lock) has taken the queue down. It waits with no timeout, so a missing
+    wake-up hangs it (and fails the test), whatever the machine's speed."""
     push, pull = inproc_push_pull(contexts(), "pollout", 4)
     sent = fill(push, b"m", limit=100, misses=1)
     assert sent == 8
@@ -983,19 +1013,12 @@ def test_inproc_pollout_wakes_when_the_reader_makes_room(contexts) -> None:
     poller.register(push, zmq.POLLOUT)
     assert poller.poll(0) == []
 
-    def drain() -> None:
-        time.sleep(0.2)
-        for _ in range(sent):
-            pull.recv()
-
-    t = threading.Thread(target=drain)
-    t.start()
-    t0 = time.monotonic()
-    events = dict(poller.poll(10000))
-    waited = time.monotonic() - t0
-    t.join(10)
+    waiter, outcome = in_thread(poller.poll)  # no timeout
+    wait_thread_blocked(waiter)
+    for _ in range(sent):
+        pull.recv()
+    events = dict(join(waiter, outcome, what="a Poller waiting for POLLOUT"))
     assert events.get(push) == zmq.POLLOUT
-    assert waited < 5, f"POLLOUT came only after {waited:.1f} s"
 
 
 CHILD_HWM_MEMORY = r"""
@@ -1013,7 +1036,7 @@ peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
 peer.connect(("127.0.0.1", port))
 peer.sendall(greeting() + ready(b"PULL"))
 read_handshake(peer)
-deadline = time.monotonic() + 5
+deadline = time.monotonic() + 30
 while True:
     try:
         push.send(b"warm-up", zmq.DONTWAIT)
@@ -1050,9 +1073,10 @@ def test_memory_bounded_at_sndhwm() -> None:
 # -- LINGER ----------------------------------------------------------------------------------
 
 
-def test_linger_0_drops_queued_and_term_is_fast(contexts) -> None:
+def test_linger_0_drops_queued_and_term_returns(contexts) -> None:
     """LINGER 0: close drops queued messages (unreachable peer, and a peer that doesn't
-    read), term() returns at once, and a peer that appears later gets nothing."""
+    read), term() returns (it would wait forever for either peer otherwise), and a peer that
+    appears later gets nothing."""
     port = free_tcp_port()
     ctx = zmq.Context()
     unreachable = ctx.socket(zmq.PUSH)
@@ -1068,12 +1092,10 @@ def test_linger_0_drops_queued_and_term_is_fast(contexts) -> None:
     stuck.sndbuf = 4096
     stuck.connect(sink_ep)
     fill(stuck, b"y" * 10000, limit=10_000)
-    t0 = time.monotonic()
     unreachable.close(linger=0)
     stuck.linger = 0
     stuck.close()
-    ctx.term()
-    assert time.monotonic() - t0 < 0.5
+    finishes(ctx.term)
     late = contexts().socket(zmq.PULL)
     late.bind(f"tcp://{LOCALHOST}:{port}")
     assert late.poll(300) == 0
@@ -1092,21 +1114,20 @@ def test_linger_500_unreachable_peer(how) -> None:
     else:
         s.linger = 500
         s.close()
-    ctx.term()
-    elapsed = time.monotonic() - t0
-    assert 0.4 < elapsed < 1.5, elapsed
+    finishes(ctx.term)  # the peer never appears: it would wait forever without the linger
+    assert time.monotonic() - t0 >= 0.45  # it did wait for the linger (how long after: no)
 
 
-def test_destroy_with_linger_0_is_fast() -> None:
+def test_destroy_with_linger_0_returns() -> None:
+    """destroy(linger=0) overrides each socket's LINGER -1 (which would wait forever for
+    peers that never appear)."""
     ctx = zmq.Context()
     socks = [ctx.socket(zmq.PUSH) for _ in range(5)]
     for s in socks:
         s.linger = -1
         s.connect(f"tcp://{LOCALHOST}:{free_tcp_port()}")
         s.send(b"pending")
-    t0 = time.monotonic()
-    ctx.destroy(linger=0)
-    assert time.monotonic() - t0 < 0.5
+    finishes(ctx.destroy, linger=0)
     assert all(s.closed for s in socks)
 
 
@@ -1144,10 +1165,8 @@ def test_linger_forever_delivers_everything_to_another_process(ipc_dir, transpor
         for i in range(n):
             s.send(b"%d" % i)
         s.close()
-        t0 = time.monotonic()
-        ctx.term()
-        assert time.monotonic() - t0 < 30
-        assert child.expect("got", 30) == f"{n} 0"
+        finishes(ctx.term, hang=60)
+        assert child.expect("got", 60) == f"{n} 0"
 
 
 def test_linger_forever_delivers_everything_to_a_thread(contexts) -> None:
@@ -1182,15 +1201,17 @@ def test_linger_forever_delivers_everything_to_a_thread(contexts) -> None:
 
 @pytest.mark.parametrize("timeout_ms", [0, 250])
 def test_rcvtimeo(contexts, timeout_ms) -> None:
+    """Again after RCVTIMEO, not before it (how late is not asserted: a lower bound holds on
+    a loaded machine, an upper bound does not). A recv that ignored the timeout would hang:
+    each call runs in a thread that fails the test if it does not end."""
     s = contexts().socket(zmq.PULL)
     s.bind(f"tcp://{LOCALHOST}:*")
     s.rcvtimeo = timeout_ms
     for call in (s.recv, s.recv_multipart, s.recv_string):
         t0 = time.monotonic()
         with pytest.raises(zmq.Again):
-            call()
-        elapsed = time.monotonic() - t0
-        assert timeout_ms / 1000 - 0.01 <= elapsed < timeout_ms / 1000 + 0.3, elapsed
+            finishes(call)
+        assert time.monotonic() - t0 >= timeout_ms / 1000 - 0.01
 
 
 def test_sndtimeo_without_peers_and_at_hwm(contexts) -> None:
@@ -1199,8 +1220,8 @@ def test_sndtimeo_without_peers_and_at_hwm(contexts) -> None:
     lonely.bind(f"tcp://{LOCALHOST}:*")
     t0 = time.monotonic()
     with pytest.raises(zmq.Again):
-        lonely.send(b"x")
-    assert 0.24 <= time.monotonic() - t0 < 0.6
+        finishes(lonely.send, b"x")
+    assert time.monotonic() - t0 >= 0.24  # not before SNDTIMEO; how late is not asserted
 
     inproc = contexts().socket(zmq.PUSH)
     inproc.sndhwm = 5
@@ -1213,8 +1234,8 @@ def test_sndtimeo_without_peers_and_at_hwm(contexts) -> None:
         inproc.send(b"x")
     t0 = time.monotonic()
     with pytest.raises(zmq.Again):
-        inproc.send(b"x")
-    assert 0.24 <= time.monotonic() - t0 < 0.6
+        finishes(inproc.send, b"x")
+    assert time.monotonic() - t0 >= 0.24
     peer.close(linger=0)
 
 
@@ -1222,12 +1243,18 @@ def test_blocked_send_gives_lent_connections_back(contexts, monkeypatch) -> None
     """A reader keeps its connection lent (muted for the I/O thread) between waits; when it
     then blocks on a send, the I/O thread must get the connection back at once, or nobody
     reads what the peer sends (nor answers its heartbeats) while the send waits. The lend
-    timer would hand it back after LEND_TIME anyway: lengthen it so only the send can."""
-    monkeypatch.setattr(zmq_core, "LEND_TIME", 30.0)
+    timer would hand it back after LEND_TIME anyway: lengthen it so only the send can.
+
+    Checked by what happens, not when: while a's send is blocked (b does not read), b sends
+    a message, which the I/O thread must read into a's pipe."""
+    monkeypatch.setattr(zmq_core, "LEND_TIME", 4 * HANG)
     a = contexts().socket(zmq.PAIR)
+    a.sndhwm = 1
+    a.sndbuf = 65536  # small fixed kernel buffers: a few messages fill them
     endpoint = bind(a, "tcp", Path())
     b = contexts().socket(zmq.PAIR)
     b.rcvhwm = 1
+    b.rcvbuf = 65536
     b.connect(endpoint)
     b.send(b"hello")
     assert a.recv() == b"hello"
@@ -1235,32 +1262,28 @@ def test_blocked_send_gives_lent_connections_back(contexts, monkeypatch) -> None
     with pytest.raises(zmq.Again):
         a.recv()
     assert a._core.lent, "a blocking recv lends its connection"
-    a.sndhwm = 1
+
     body = b"x" * 256 * 1024
-    deadline = time.monotonic() + 10
-    while True:  # fill the pipes and the kernel's buffers (b never reads) until they stay full
-        try:
-            a.send(body, zmq.DONTWAIT)
-        except zmq.Again:
-            time.sleep(0.3)  # b's I/O thread may still be moving data into its pipe
-            try:
-                a.send(body, zmq.DONTWAIT)
-            except zmq.Again:
-                break
-        assert time.monotonic() < deadline, "the send side never filled"
-    lent_while_blocked: list[bool] = []
+    count = 40  # 10 MiB: far more than b's pipe and both kernel buffers hold
+    a.sndtimeo = int(4 * HANG * 1000)  # only so that a broken test cannot hang for ever
 
-    def look() -> None:
-        time.sleep(0.2)
-        lent_while_blocked.append(bool(a._core.lent))
+    def send_all() -> None:
+        for _ in range(count):
+            a.send(body)
 
-    looker = threading.Thread(target=look)
-    looker.start()
-    a.sndtimeo = 500
-    with pytest.raises(zmq.Again):
-        a.send(body)
-    looker.join()
-    assert lent_while_blocked == [False]
+    sender, outcome = in_thread(send_all)
+    wait_thread_blocked(sender)  # a send waits for room (b does not read)
+    assert not a._core.lent, "a send that waits keeps its connection lent"
+    b.send(b"while-blocked")
+    wait_until(lambda: queued_in(a), HANG, what="the I/O thread to read while a send waits")
+    assert sender.is_alive(), "the sends did not block (the test proves nothing)"
+
+    b.rcvtimeo = int(HANG * 1000)
+    for _ in range(count):  # b reads: the sends complete
+        assert b.recv() == body
+    join(sender, outcome, what="sends to a peer that reads again")
+    a.rcvtimeo = int(HANG * 1000)
+    assert a.recv() == b"while-blocked"
 
 
 def test_req_rcvtimeo_when_reply_never_comes(contexts) -> None:
@@ -1272,8 +1295,8 @@ def test_req_rcvtimeo_when_reply_never_comes(contexts) -> None:
     req.send(b"ping")
     t0 = time.monotonic()
     with pytest.raises(zmq.Again):
-        req.recv()
-    assert 0.29 <= time.monotonic() - t0 < 0.8
+        finishes(req.recv)
+    assert time.monotonic() - t0 >= 0.29  # not before RCVTIMEO; how late is not asserted
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------------
@@ -1315,43 +1338,21 @@ elif mode == "req":
 print("returned", flush=True)
 """
 
-_WAITING_SYSCALLS = {7, 23, 232, 270, 271, 281}  # x86_64: poll select epoll_wait pselect6 ppoll
-
-
-def _blocked_in_syscall(pid: int | str, tid: int | None = None) -> bool:
-    path = f"/proc/{pid}/syscall" if tid is None else f"/proc/{pid}/task/{tid}/syscall"
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0]) in _WAITING_SYSCALLS
-    except (OSError, ValueError):
-        return False
-
-
-def wait_blocked(pid: int | str, tid: int | None = None) -> None:
-    """Wait until a process (or one of its threads) sits in a waiting system call; where
-    /proc can't tell (not x86_64), give it a moment instead."""
-    if os.uname().machine == "x86_64" and os.path.exists(f"/proc/{pid}/syscall"):
-        wait_until(lambda: _blocked_in_syscall(pid, tid), 5, what="a blocking call")
-    else:  # pragma: no cover
-        time.sleep(0.3)
-
-
 @pytest.mark.parametrize("mode", ["recv", "recv-timeout", "send", "poll", "req"])
 def test_ctrl_c_interrupts_blocking_call(mode) -> None:
+    """SIGINT ends a call blocked with no timeout (or a 60 s one) with KeyboardInterrupt:
+    the child exits, which it never would otherwise (the hang deadline is well under 60 s)."""
     with Child(CHILD_BLOCKED, mode, str(free_tcp_port())) as child:
         child.expect("blocking")
         wait_blocked(child.proc.pid)
-        t0 = time.monotonic()
         child.proc.send_signal(signal.SIGINT)
         try:
-            child.proc.wait(2)
-        except Exception:
-            pytest.fail(f"{mode}: the child was still running 2 s after SIGINT")
-        elapsed = time.monotonic() - t0
+            child.proc.wait(HANG)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{mode}: the child was still running {HANG} s after SIGINT")
         assert child.proc.returncode != 0
-        wait_until(lambda: "KeyboardInterrupt" in child.stderr, 2, what=child.stderr)
+        wait_until(lambda: "KeyboardInterrupt" in child.stderr, HANG, what=child.stderr)
         assert "returned" not in list(child.lines.queue)
-        assert elapsed < 2
 
 
 CHILD_EXIT_WITH_OPEN_SOCKETS = r"""
@@ -1373,10 +1374,11 @@ print("exiting", flush=True)
 def test_process_exits_promptly_with_sockets_left_open() -> None:
     """A script that ends (or is ended by Ctrl-C) without closing its sockets must still exit.
     Each child keeps the I/O thread busy under socket locks (100 REQ sockets retrying an
-    absent peer every millisecond), then simply returns; all six must be gone within 10 s."""
+    absent peer every millisecond), then simply returns; all six must exit (a generous
+    deadline tells a hang from a slow machine)."""
     children = [Child(CHILD_EXIT_WITH_OPEN_SOCKETS, str(free_tcp_port())) for _ in range(6)]
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 2 * HANG
         hung = 0
         for child in children:
             try:
@@ -1392,99 +1394,7 @@ def test_process_exits_promptly_with_sockets_left_open() -> None:
             child.kill()
 
 
-# -- idle sockets use no CPU -----------------------------------------------------------------
-
-CHILD_IDLE = r"""
-import sys, threading, time
-import vmzmq as zmq
-heartbeat = int(sys.argv[1])
-ctx = zmq.Context()
-pairs = []
-for ep in ("tcp://127.0.0.1:*", "ipc://@vmzmq-idle-%d" % __import__("os").getpid()):
-    pull = ctx.socket(zmq.PULL)
-    push = ctx.socket(zmq.PUSH)
-    if heartbeat:
-        for s in (pull, push):
-            s.heartbeat_ivl = heartbeat
-            s.heartbeat_timeout = heartbeat * 3
-    pull.bind(ep)
-    push.connect(pull.last_endpoint.decode())
-    push.send(b"x")
-    assert pull.recv() == b"x"
-    pairs.append((push, pull))
-# a thread blocked in recv, another in a Poller with a long timeout
-blocked = ctx.socket(zmq.PULL)
-blocked.bind("tcp://127.0.0.1:*")
-threading.Thread(target=lambda: blocked.recv(), daemon=True).start()
-poller = zmq.Poller()
-poller.register(pairs[0][1], zmq.POLLIN)
-threading.Thread(target=lambda: poller.poll(60000), daemon=True).start()
-# a connecter retrying an absent peer at the default 100 ms
-retry = ctx.socket(zmq.PUSH)
-retry.connect("tcp://127.0.0.1:%s" % sys.argv[2])
-time.sleep(0.3)
-t0 = time.process_time()
-w0 = time.monotonic()
-time.sleep(2.0)
-print("cpu", (time.process_time() - t0) / (time.monotonic() - w0), flush=True)
-"""
-
-
-@pytest.mark.parametrize("heartbeat", [0, 200], ids=["no-heartbeat", "heartbeat-200ms"])
-def test_idle_sockets_use_no_cpu(heartbeat) -> None:
-    """Connected PUSH/PULL pairs (tcp, ipc), a thread blocked in recv(), a thread in
-    Poller.poll() and a socket retrying an absent peer: under 5% of one core while idle."""
-    with Child(CHILD_IDLE, str(heartbeat), str(free_tcp_port())) as child:
-        share = float(child.expect("cpu", 20))
-    assert share < 0.05, f"idle process used {share:.1%} of a core"
-
-
-CHILD_TRICKLE = r"""
-import sys, time
-import vmzmq as zmq
-ctx = zmq.Context()
-rep = ctx.socket(zmq.REP)
-rep.bind(sys.argv[1])
-print("ready", flush=True)
-assert rep.recv() == b"start"
-rep.send(b"ok")
-t0 = time.process_time()
-w0 = time.monotonic()
-n = 0
-while True:
-    msg = rep.recv()
-    rep.send(msg)
-    if msg == b"end":
-        break
-    n += 1
-print("cpu", (time.process_time() - t0) / (time.monotonic() - w0), n, flush=True)
-"""
-
-
-def test_spin_before_sleeping_is_bounded(ipc_dir) -> None:
-    """A REP that has just replied polls its connection for a short while (SPIN_TIME) for
-    the next request before it sleeps; with a request every 5 ms it must still sleep in
-    between: a small share of a core (an unbounded spin would use all of it)."""
-    endpoint = f"ipc://{ipc_dir}/trickle"
-    with Child(CHILD_TRICKLE, endpoint) as child:
-        assert child.expect("ready", 20) == ""
-        ctx = zmq.Context()
-        req = ctx.socket(zmq.REQ)
-        req.rcvtimeo = 10000
-        try:
-            req.connect(endpoint)
-            for _ in range(201):
-                req.send(b"tick" if _ else b"start")
-                req.recv()
-                time.sleep(0.005)
-            req.send(b"end")
-            assert req.recv() == b"end"
-            share, count = child.expect("cpu", 20).split()
-        finally:
-            req.close(linger=0)
-            ctx.term()
-    assert int(count) == 200
-    assert float(share) < 0.15, f"the receiver used {float(share):.1%} of a core"
+# -- idle CPU and the spin's bound: measured by benchmarks/idle.py, not asserted here ----------
 
 
 @pytest.mark.parametrize(
@@ -1497,12 +1407,9 @@ def test_spin_time_from_environment(value, expected, warned) -> None:
     code = "import vmzmq.engine.core as c; print('spin', repr(c.SPIN_TIME), flush=True)"
     with Child(code, env={"VMZMQ_SPIN_US": value}) as child:
         assert float(child.expect("spin", 20)) == pytest.approx(expected)
-        child.proc.wait(10)
-        if warned:
-            wait_until(lambda: "VMZMQ_SPIN_US" in child.stderr, 5, what="the warning")
-        else:
-            time.sleep(0.1)
-            assert "VMZMQ_SPIN_US" not in child.stderr, child.stderr
+        child.proc.wait(HANG)
+        child.join_output()  # everything it wrote has been read
+        assert ("VMZMQ_SPIN_US" in child.stderr) == warned, child.stderr
 
 
 # -- many sockets, threads, connections --------------------------------------------------------
@@ -1683,13 +1590,10 @@ def test_blocking_call_in_terminated_context(contexts) -> None:
 
     t = threading.Thread(target=run)
     t.start()
-    wait_until(lambda: t.native_id, 5)
-    wait_blocked("self", t.native_id)
-    t0 = time.monotonic()
-    ctx.term()
-    t.join(5)
-    assert not t.is_alive()
-    assert time.monotonic() - t0 < 2
+    wait_thread_blocked(t)
+    finishes(ctx.term)
+    t.join(HANG)
+    assert not t.is_alive(), "term() did not wake the blocked recv"
     assert outcome and isinstance(outcome[0], zmq.ContextTerminated)
 
 

@@ -16,6 +16,8 @@ import time
 from typing import Any
 
 import pytest
+import zmq  # pyzmq, a test dependency: the reference for events and their wire format
+import zmq.utils.monitor as zmq_monitor
 
 import vmzmq
 from vmzmq.utils.monitor import (
@@ -23,20 +25,28 @@ from vmzmq.utils.monitor import (
     parse_monitor_message,
     recv_monitor_message,
 )
+from waiting import HANG
 
 E = vmzmq.Event
 FD_VALUED = {"CONNECTED", "LISTENING", "ACCEPTED", "CLOSED", "DISCONNECTED"}
 
 
 def events(
-    mon: Any, seconds: float = 0.5, until: str | None = None
+    mon: Any, until: str | None = None, count: int = 1, seconds: float = HANG
 ) -> list[tuple[str, int, bytes]]:
-    """(name, value, endpoint) of the events seen within ``seconds`` (or up to ``until``)."""
+    """(name, value, endpoint) of the events up to the ``count``-th ``until`` event, in order;
+    fails if it has not come within ``seconds`` (a deadline for a hang, not a measurement).
+
+    Without ``until``: the events seen within ``seconds``, for a check that nothing (more)
+    comes; give a short window then."""
     out = []
+    seen = 0
     deadline = time.monotonic() + seconds
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
+            if until is not None:
+                raise AssertionError(f"{count} x {until} not seen in {seconds}s: {names(out)}")
             return out
         if not mon.poll(max(1, int(left * 1000))):
             continue
@@ -46,7 +56,9 @@ def events(
         name = E(event).name
         out.append((name, value, frames[1]))
         if name == until:
-            return out
+            seen += 1
+            if seen == count:
+                return out
 
 
 def names(evs: list[tuple[str, int, bytes]]) -> list[str]:
@@ -107,7 +119,6 @@ def test_parse_monitor_message():
 
 
 def test_wire_format_matches_pyzmq_parser(ctx):
-    zmq_monitor = pytest.importorskip("zmq.utils.monitor")
     s = ctx.socket(vmzmq.PULL)
     mon = s.get_monitor_socket()
     s.bind("tcp://127.0.0.1:*")
@@ -162,10 +173,13 @@ def test_event_mask_selects_events(ctx):
     s.bind("tcp://127.0.0.1:*")
     c = ctx.socket(vmzmq.PUSH)
     c.connect(s.last_endpoint.decode())
-    got = events(mon, 0.5)
-    assert names(got) == ["ACCEPTED"]
+    got = events(mon, until="ACCEPTED")
+    assert names(got) == ["ACCEPTED"]  # not LISTENING before it
+    c.send(b"x")
+    s.rcvtimeo = int(HANG * 1000)
+    assert s.recv() == b"x"  # the handshake is done: HANDSHAKE_SUCCEEDED would be queued now
     s.disable_monitor()
-    assert names(events(mon, 0.3)) == ["MONITOR_STOPPED"]
+    assert names(events(mon, until="MONITOR_STOPPED")) == ["MONITOR_STOPPED"]
 
 
 # -- the events of each scenario -----------------------------------------------------------------
@@ -177,23 +191,23 @@ def test_bind_connect_handshake_disconnect_close(ctx):
     cli = ctx.socket(vmzmq.PUSH)
     cmon = cli.get_monitor_socket()
     cli.connect(ep.decode())
-    s_ev = events(smon, 5, until="HANDSHAKE_SUCCEEDED")
-    c_ev = events(cmon, 5, until="HANDSHAKE_SUCCEEDED")
+    s_ev = events(smon, until="HANDSHAKE_SUCCEEDED")
+    c_ev = events(cmon, until="HANDSHAKE_SUCCEEDED")
     assert names(s_ev) == ["LISTENING", "ACCEPTED", "HANDSHAKE_SUCCEEDED"]
     assert names(c_ev) == ["CONNECT_DELAYED", "CONNECTED", "HANDSHAKE_SUCCEEDED"]
     assert all(e[2] == ep for e in s_ev + c_ev)
     listening_fd = s_ev[0][1]
     assert listening_fd > 0 and s_ev[1][1] > 0 and c_ev[1][1] > 0
     cli.close()
-    c_rest = events(cmon, 1)
+    c_rest = events(cmon, until="MONITOR_STOPPED")  # the last event a monitor sends
     assert names(c_rest) == ["MONITOR_STOPPED"]  # a socket closed by us reports no loss
-    s_rest = events(smon, 5, until="DISCONNECTED")
+    s_rest = events(smon, until="DISCONNECTED")
     assert names(s_rest) == ["DISCONNECTED"] and s_rest[0][1] == s_ev[1][1]  # accepted fd
     srv.unbind(ep.decode())
-    closed = events(smon, 5, until="CLOSED")
+    closed = events(smon, until="CLOSED")
     assert closed == [("CLOSED", listening_fd, ep)]
     srv.close()
-    assert names(events(smon, 1)) == ["MONITOR_STOPPED"]
+    assert names(events(smon, until="MONITOR_STOPPED")) == ["MONITOR_STOPPED"]
 
 
 def test_connect_refused_retries(ctx):
@@ -201,9 +215,9 @@ def test_connect_refused_retries(ctx):
     cli.reconnect_ivl = 50
     mon = cli.get_monitor_socket()
     cli.connect(f"tcp://127.0.0.1:{free_port()}")
-    got = events(mon, 0.5)
+    got = events(mon, until="CONNECT_RETRIED", count=2)
     retried = [v for n, v, _ in got if n == "CONNECT_RETRIED"]
-    assert len(retried) >= 2
+    assert len(retried) == 2
     assert all(50 <= v < 100 for v in retried)  # RECONNECT_IVL plus a jitter below it
     assert "CONNECT_DELAYED" in names(got)
     assert "CONNECTED" not in names(got)
@@ -215,8 +229,8 @@ def test_reconnect_backoff_in_retried_values(ctx):
     cli.reconnect_ivl_max = 160
     mon = cli.get_monitor_socket(vmzmq.EVENT_CONNECT_RETRIED)
     cli.connect(f"tcp://127.0.0.1:{free_port()}")
-    got = [v for _n, v, _ in events(mon, 1.5)]
-    assert len(got) >= 4
+    got = [v for _n, v, _ in events(mon, until="CONNECT_RETRIED", count=5)]
+    assert len(got) == 5  # 20, 40, 80, 160, 160 (each plus a jitter below 20)
     assert got[0] < 40 and max(got) >= 160
 
 
@@ -227,7 +241,8 @@ def test_bind_failed(ctx):
     mon = b.get_monitor_socket()
     with pytest.raises(vmzmq.ZMQError):
         b.bind(a.last_endpoint.decode())
-    got = events(mon, 0.3)
+    got = events(mon, until="BIND_FAILED")
+    got += events(mon, seconds=0.2)  # and nothing after it
     assert [(n, v) for n, v, _ in got] == [("BIND_FAILED", errno.EADDRINUSE)]
 
 
@@ -238,7 +253,7 @@ def test_peer_socket_type_mismatch_fails_the_handshake(ctx):
     bad = ctx.socket(vmzmq.PULL)  # PULL cannot talk to PULL
     bad.reconnect_ivl = 10000
     bad.connect(srv.last_endpoint.decode())
-    got = events(mon, 5, until="DISCONNECTED")
+    got = events(mon, until="DISCONNECTED")
     assert ("HANDSHAKE_FAILED_PROTOCOL", E.PROTOCOL_ERROR_ZMTP_INVALID_METADATA) in [
         (n, v) for n, v, _ in got
     ]
@@ -251,7 +266,7 @@ def test_garbage_peer_fails_the_handshake(ctx):
     srv.bind("tcp://127.0.0.1:*")
     with socket.create_connection(tcp_addr(srv.last_endpoint.decode())) as raw:
         raw.sendall(b"GET / HTTP/1.0\r\n\r\n" + b"x" * 64)
-        got = events(mon, 5, until="DISCONNECTED")
+        got = events(mon, until="DISCONNECTED")
     assert names(got) == ["LISTENING", "ACCEPTED", "HANDSHAKE_FAILED_PROTOCOL", "DISCONNECTED"]
     assert got[2][1] == E.PROTOCOL_ERROR_ZMTP_UNSPECIFIED
 
@@ -263,7 +278,7 @@ def test_wrong_zmtp_mechanism_fails_with_libzmqs_code(ctx):
     greeting = b"\xff" + b"\0" * 8 + b"\x7f\x03\x00" + b"XXXX".ljust(20, b"\0") + b"\0" * 32
     with socket.create_connection(tcp_addr(srv.last_endpoint.decode())) as raw:
         raw.sendall(greeting)
-        got = events(mon, 5, until="DISCONNECTED")
+        got = events(mon, until="DISCONNECTED")
     assert ("HANDSHAKE_FAILED_PROTOCOL", E.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) in [
         (n, v) for n, v, _ in got
     ]
@@ -275,7 +290,7 @@ def test_handshake_timeout_fails_without_detail(ctx):
     mon = srv.get_monitor_socket()
     srv.bind("tcp://127.0.0.1:*")
     with socket.create_connection(tcp_addr(srv.last_endpoint.decode())):
-        got = events(mon, 5, until="DISCONNECTED")
+        got = events(mon, until="DISCONNECTED")
     assert names(got) == ["LISTENING", "ACCEPTED", "HANDSHAKE_FAILED_NO_DETAIL", "DISCONNECTED"]
 
 
@@ -286,11 +301,11 @@ def test_connected_value_is_the_fd_and_disconnect_after_peer_loss(ctx):
     cli.reconnect_ivl = 10000
     mon = cli.get_monitor_socket()
     cli.connect(srv.last_endpoint.decode())
-    got = events(mon, 5, until="HANDSHAKE_SUCCEEDED")
+    got = events(mon, until="HANDSHAKE_SUCCEEDED")
     fd = dict((n, v) for n, v, _ in got)["CONNECTED"]
     os.fstat(fd)  # a live descriptor of this process
     srv.close(linger=0)
-    lost = events(mon, 5, until="CONNECT_RETRIED")
+    lost = events(mon, until="CONNECT_RETRIED")
     assert ("DISCONNECTED", fd) in [(n, v) for n, v, _ in lost]
 
 
@@ -298,11 +313,11 @@ def test_monitor_stopped_on_close_and_on_a_new_monitor(ctx):
     s = ctx.socket(vmzmq.DEALER)
     mon = s.get_monitor_socket()
     s.monitor("inproc://second")  # replacing the monitor stops the first
-    assert names(events(mon, 0.3)) == ["MONITOR_STOPPED"]
+    assert names(events(mon, until="MONITOR_STOPPED")) == ["MONITOR_STOPPED"]
     second = ctx.socket(vmzmq.PAIR)
     second.connect("inproc://second")
     s.close()
-    assert names(events(second, 0.5)) == ["MONITOR_STOPPED"]
+    assert names(events(second, until="MONITOR_STOPPED")) == ["MONITOR_STOPPED"]
 
 
 def test_events_from_many_connections_at_once_arrive_whole(ctx):
@@ -314,7 +329,8 @@ def test_events_from_many_connections_at_once_arrive_whole(ctx):
         c = ctx.socket(vmzmq.PUSH)
         c.connect(srv.last_endpoint.decode())
         clients.append(c)
-    got = events(mon, 3)
+    got = events(mon, until="HANDSHAKE_SUCCEEDED", count=20)
+    got += events(mon, seconds=0.2)  # and no more
     assert names(got).count("ACCEPTED") == 20
     assert names(got).count("HANDSHAKE_SUCCEEDED") == 20
 
@@ -331,11 +347,12 @@ def test_accept_failed_when_out_of_file_descriptors(tmp_path):
         s = ctx.socket(vmzmq.PULL)
         mon = s.get_monitor_socket(vmzmq.EVENT_ACCEPT_FAILED)
         s.bind("tcp://127.0.0.1:*")
-        print(s.last_endpoint.decode(), flush=True)
         used = len(os.listdir("/proc/self/fd"))
         resource.setrlimit(resource.RLIMIT_NOFILE,
                            (used + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-        if mon.poll(10000):
+        # Only now: the parent connects when it reads this, and must find the limit set.
+        print(s.last_endpoint.decode(), flush=True)
+        if mon.poll(60000):
             ev = recv_monitor_message(mon)
             print(ev["event"].name, ev["value"], flush=True)
         os._exit(0)
@@ -353,7 +370,7 @@ def test_accept_failed_when_out_of_file_descriptors(tmp_path):
                 conns.append(socket.create_connection(tcp_addr(endpoint), timeout=2))
             except OSError:
                 break
-        out, _ = proc.communicate(timeout=20)
+        out, _ = proc.communicate(timeout=90)
     finally:
         proc.kill()
         for c in locals().get("conns", []):
@@ -362,7 +379,6 @@ def test_accept_failed_when_out_of_file_descriptors(tmp_path):
 
 
 # -- the same scenarios through libzmq ------------------------------------------------------------
-zmq = pytest.importorskip("zmq")
 
 
 def run_scenario(lib: Any, scenario: str) -> dict[str, list[tuple[str, Any]]]:
@@ -375,15 +391,15 @@ def run_scenario(lib: Any, scenario: str) -> dict[str, list[tuple[str, Any]]]:
             cli = c.socket(lib.PUSH)
             cmon = cli.get_monitor_socket()
             cli.connect(srv.last_endpoint.decode())
-            s_ev = events(smon, 5, until="HANDSHAKE_SUCCEEDED")
-            c_ev = events(cmon, 5, until="HANDSHAKE_SUCCEEDED")
+            s_ev = events(smon, until="HANDSHAKE_SUCCEEDED")
+            c_ev = events(cmon, until="HANDSHAKE_SUCCEEDED")
             cli.close()
-            c_ev += events(cmon, 0.5)
-            s_ev += events(smon, 5, until="DISCONNECTED")
+            c_ev += events(cmon, until="MONITOR_STOPPED")  # the last event (both libraries)
+            s_ev += events(smon, until="DISCONNECTED")
             srv.unbind(srv.last_endpoint.decode())
-            s_ev += events(smon, 5, until="CLOSED")
+            s_ev += events(smon, until="CLOSED")
             srv.close()
-            s_ev += events(smon, 0.5)
+            s_ev += events(smon, until="MONITOR_STOPPED")
             return {"server": shape(s_ev), "client": shape(c_ev)}
         if scenario == "bind_failed":
             a = c.socket(lib.PULL)
@@ -392,14 +408,15 @@ def run_scenario(lib: Any, scenario: str) -> dict[str, list[tuple[str, Any]]]:
             mon = b.get_monitor_socket(lib.EVENT_BIND_FAILED)
             with pytest.raises(lib.ZMQError):
                 b.bind(a.last_endpoint.decode())
-            return {"events": [(n, v) for n, v, _ in events(mon, 0.3)]}
+            got = events(mon, until="BIND_FAILED") + events(mon, seconds=0.2)
+            return {"events": [(n, v) for n, v, _ in got]}
         if scenario == "handshake_timeout":
             srv = c.socket(lib.PULL)
             srv.handshake_ivl = 100
             mon = srv.get_monitor_socket()
             srv.bind("tcp://127.0.0.1:*")
             with socket.create_connection(tcp_addr(srv.last_endpoint.decode())):
-                got = events(mon, 5, until="DISCONNECTED")
+                got = events(mon, until="DISCONNECTED")
             return {"events": [n for n, _v, _e in got]}
         raise AssertionError(scenario)
     finally:
@@ -421,16 +438,19 @@ def test_monitor_socket_from_another_thread_sees_events(ctx):
     s = ctx.socket(vmzmq.PULL)
     s.monitor("inproc://threaded", vmzmq.EVENT_LISTENING)
     got: list = []
+    connected = threading.Event()
 
     def reader() -> None:
         mon = ctx.socket(vmzmq.PAIR)
-        mon.connect("inproc://threaded")
-        got.extend(events(mon, 5, until="LISTENING"))
+        mon.connect("inproc://threaded")  # an inproc connect is attached when it returns
+        connected.set()
+        got.extend(events(mon, until="LISTENING"))
         mon.close()
 
     t = threading.Thread(target=reader)
     t.start()
-    time.sleep(0.1)  # the reader connects first: events nobody reads are dropped, as in libzmq
+    # The reader connects first: events nobody reads are dropped, as in libzmq.
+    assert connected.wait(HANG)
     s.bind("tcp://127.0.0.1:*")
-    t.join(10)
+    t.join(HANG)
     assert names(got) == ["LISTENING"]

@@ -761,11 +761,11 @@ def test_reconnect_stop_conn_refused_counts_econnreset_as_refused(ctx: zmq.Conte
     events = Events(zmq, push)
     endpoint = f"vmci://{LOCAL}:{port}"
     push.connect(endpoint)
-    time.sleep(1.0)  # one refusal takes milliseconds; RECONNECT_IVL is 20 ms
-    names = events.names()
-    assert "CONNECT_RETRIED" not in names, events.seen
-    assert "CLOSED" in names, events.seen
+    events.wait_for("CLOSED")  # the connecter stopped at the first refusal...
+    assert "CONNECT_RETRIED" not in events.names(), events.seen  # ...without a retry first
     raises_errno(errno.ENOENT, push.disconnect, endpoint)
+    # and none after it: a window of several RECONNECT_IVLs (20 ms) in which nothing may come
+    assert not events.mon.poll(300) and "CONNECT_RETRIED" not in events.names(), events.seen
 
 
 @pytest.mark.timeout(120)
@@ -936,6 +936,8 @@ def test_heartbeats_keep_an_idle_vmci_connection(ctx: zmq.Context) -> None:
     dealer.send(b"hello")
     assert router.recv_multipart() == [b"d", b"hello"]
     (conn,) = connections(dealer)
+    # The idle spell itself (several TTLs with no messages) is what is tested here: a window
+    # in which nothing may happen, not a wait for something.
     time.sleep(3.5)
     assert connections(dealer) == [conn] and not conn.closed
     assert "DISCONNECTED" not in dealer_events.names()
@@ -967,7 +969,6 @@ def test_heartbeats_cross_vsock_and_drop_a_silent_peer(ctx: zmq.Context) -> None
             assert is_command and command_name(body) == b"READY"
             # PINGs arrive over the vsock stream, each carrying the TTL in deciseconds.
             pings = 0
-            started = time.monotonic()
             while pings < 3:
                 is_command, body = reader.read_frame()
                 assert is_command, body
@@ -977,8 +978,10 @@ def test_heartbeats_cross_vsock_and_drop_a_silent_peer(ctx: zmq.Context) -> None
                     assert ttl == 12
                     if pings == 1:  # a PONG keeps us alive for one more timeout
                         conn.sendall(command(b"PONG", context))
-            # Then silence: the dealer gives up on us within its HEARTBEAT_TIMEOUT.
+            # Then silence: the dealer gives up on us (nothing else would drop the peer). The
+            # deadline only fails a dealer that never does (its PINGs would keep coming).
             conn.settimeout(20)
+            deadline = time.monotonic() + 60
             while True:
                 try:
                     data = conn.recv(65536)
@@ -986,8 +989,7 @@ def test_heartbeats_cross_vsock_and_drop_a_silent_peer(ctx: zmq.Context) -> None
                     break
                 if not data:
                     break
-            elapsed = time.monotonic() - started
-            assert elapsed < 15, elapsed
+                assert time.monotonic() < deadline, "the silent peer was never dropped"
         events.wait_for("DISCONNECTED")
         # ...and reconnects, as after any lost connection.
         again, _peer = listener.accept()
@@ -1033,7 +1035,8 @@ def test_libzmq_reaches_vmzmq_over_vmci(ctx: zmq.Context) -> None:
     """pyzmq's libzmq has no vmci:// (nor vsock://), so there is no libzmq vmci peer: check
     that, then do what docs/vmci.md tells libzmq users to do, a vsock<->TCP byte relay, and
     talk ZMTP from libzmq over TCP -> relay -> AF_VSOCK -> vmzmq."""
-    pyzmq = pytest.importorskip("zmq")
+    import zmq as pyzmq  # a test dependency (in the guest too: the venv is the host's)
+
     if pyzmq.has("vmci") or pyzmq.has("vsock"):  # pragma: no cover - no such wheel today
         peer_scheme = "vsock" if pyzmq.has("vsock") else "vmci"
     else:
