@@ -108,7 +108,7 @@ class ZapClient:
         if sock is not None:
             fd, self._fd = self._fd, -1
             io = self._context._core._io
-            if io is None or io.in_loop():
+            if io is None or io.in_loop() or io.failed is not None:
                 _dispose(io, sock, fd)
             else:
                 # Closed by the I/O thread, after it forgot the fd: closing it here first
