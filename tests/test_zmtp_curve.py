@@ -757,7 +757,7 @@ class Driver:
 
 @pytest.fixture
 def zctx() -> Iterator[Any]:
-    zmq = pytest.importorskip("zmq")
+    import zmq
     context = zmq.Context()
     try:
         yield context
@@ -767,7 +767,7 @@ def zctx() -> Iterator[Any]:
 
 def z85_pair() -> tuple[bytes, bytes, bytes, bytes]:
     """A libzmq key pair: (public Z85, secret Z85, public raw, secret raw)."""
-    zmq = pytest.importorskip("zmq")
+    import zmq
     from zmq.utils import z85
 
     public, secret = zmq.curve_keypair()
@@ -775,7 +775,7 @@ def z85_pair() -> tuple[bytes, bytes, bytes, bytes]:
 
 
 def libzmq_server(zctx: Any, kind: int, public: bytes, secret: bytes) -> tuple[Any, int]:
-    zmq = pytest.importorskip("zmq")
+    import zmq
     sock = zctx.socket(kind)
     sock.curve_server = True
     sock.curve_secretkey = secret
@@ -790,7 +790,7 @@ def libzmq_server(zctx: Any, kind: int, public: bytes, secret: bytes) -> tuple[A
 def zap_handler(zctx: Any, expected_key: bytes, seen: list[list[bytes]]) -> threading.Thread:
     """A one-shot ZAP handler inside the libzmq context: says 200 with User-Id "u" if the
     credential is ``expected_key``, else 400."""
-    zmq = pytest.importorskip("zmq")
+    import zmq
     handler = zctx.socket(zmq.ROUTER)
     handler.linger = 0
     handler.rcvtimeo = int(TIMEOUT * 1000)
@@ -814,7 +814,7 @@ def zap_handler(zctx: Any, expected_key: bytes, seen: list[list[bytes]]) -> thre
 
 @pytest.mark.interop
 def test_our_client_libzmq_router_server(zctx: Any) -> None:
-    zmq = pytest.importorskip("zmq")
+    import zmq
     s_pub, s_sec, s_pub_raw, _ = z85_pair()
     seen: list[list[bytes]] = []
     handler = zap_handler(zctx, CLIENT[0], seen)
@@ -862,7 +862,7 @@ def test_our_client_libzmq_router_server(zctx: Any) -> None:
 
 @pytest.mark.interop
 def test_libzmq_dealer_client_our_router_server(zctx: Any) -> None:
-    zmq = pytest.importorskip("zmq")
+    import zmq
     c_pub, c_sec, c_pub_raw, _ = z85_pair()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(TIMEOUT)
@@ -900,7 +900,7 @@ def test_libzmq_dealer_client_our_router_server(zctx: Any) -> None:
 
 @pytest.mark.interop
 def test_libzmq_heartbeats_arrive_wrapped(zctx: Any) -> None:
-    zmq = pytest.importorskip("zmq")
+    import zmq
     c_pub, c_sec, _, _ = z85_pair()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(TIMEOUT)
@@ -933,7 +933,7 @@ def test_libzmq_heartbeats_arrive_wrapped(zctx: Any) -> None:
 
 @pytest.mark.interop
 def test_libzmq_client_with_the_wrong_server_key_is_refused(zctx: Any) -> None:
-    zmq = pytest.importorskip("zmq")
+    import zmq
     c_pub, c_sec, _, _ = z85_pair()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(TIMEOUT)
@@ -960,7 +960,7 @@ def test_libzmq_server_with_another_key_pair_refuses_our_client(zctx: Any) -> No
     """Our client expects one server key; the libzmq server holds another pair. libzmq cannot
     open our HELLO, reports that on its monitor and drops the connection without a word (it
     sends no ERROR for a protocol failure), so on our side the handshake ends in EOF."""
-    zmq = pytest.importorskip("zmq")
+    import zmq
     from zmq.utils.monitor import recv_monitor_message
 
     s_pub, s_sec, _, _ = z85_pair()
