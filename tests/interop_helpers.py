@@ -61,6 +61,20 @@ def wait_until(cond: Callable[[], Any], timeout: float = TIMEOUT, what: str = "c
         time.sleep(0.005)
 
 
+def send_doomed(sock: Any, data: bytes) -> None:
+    """Offer a message on a connection whose handshake is expected to fail.
+
+    A connecting socket drops its pipe when the handshake fails (libzmq terminates the session
+    on a protocol or auth error), so a blocking send issued after that would wait for a peer
+    that never comes. Whether the message was queued or not, it must never arrive.
+    """
+    try:
+        sock.send(data, 1)  # NOBLOCK has the same value (1) in both libraries
+    except Exception as exc:  # Again from either library: no pipe left to queue on
+        if getattr(exc, "errno", None) != errno.EAGAIN:
+            raise
+
+
 def recv_within(sock: Any, timeout_ms: int = TIMEOUT_MS, copy: bool = True) -> list:
     """recv_multipart, failing the test (not hanging) if nothing comes in time."""
     if not sock.poll(timeout_ms):

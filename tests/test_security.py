@@ -20,6 +20,7 @@ from tests.interop_helpers import (
     last_endpoint,
     read_event,
     recv_within,
+    send_doomed,
     wait_event,
 )
 from tests.zap_helpers import ZapHandler, allow_all, plain_passwords
@@ -224,7 +225,7 @@ def test_plain_server_without_zap_handler_fails_closed(vctx, pctx):
     client.plain_username = b"admin"
     client.plain_password = b"secret"
     client.connect(endpoint)
-    client.send(b"must not arrive")
+    send_doomed(client, b"must not arrive")
     assert _wait_event_value(mon, NO_DETAIL) == errno.EFAULT
     assert not server.poll(200)
 
@@ -238,7 +239,7 @@ def test_null_client_to_plain_server_is_refused(vctx, pctx):
         endpoint = _bind(server, "tcp")
         client = pctx.socket(zmq.PUSH)
         client.connect(endpoint)
-        client.send(b"plaintext")
+        send_doomed(client, b"plaintext")
         # Whichever side sees the mismatch first hangs up: we report the mismatch, or the
         # peer's hang-up during the handshake.
         event, value = _wait_any(mon, {PROTOCOL, NO_DETAIL})
@@ -262,13 +263,14 @@ def test_null_with_zap_domain(vctx, pctx, status):
         client = pctx.socket(zmq.PUSH)
         cmon = client.get_monitor_socket()
         client.connect(endpoint)
-        client.send(b"m")
         if status == b"200":
+            client.send(b"m")
             frame = recv_within(server, copy=False)[0]
             assert frame.get("User-Id") == "user-7"
             assert handler.requests[0][5] == b"NULL"
             assert handler.requests[0][2] == b"dom"
         else:
+            send_doomed(client, b"m")
             assert _wait_event_value(mon, AUTH) == int(status)
             assert not server.poll(100)
             if status != b"300":  # 300: dropped without an ERROR (RFC 27), so no event there
@@ -293,7 +295,7 @@ def test_null_zap_domain_without_handler_lets_peers_in_unless_enforced(vctx, pct
     endpoint = _bind(strict, "tcp")
     client2 = pctx.socket(zmq.PUSH)
     client2.connect(endpoint)
-    client2.send(b"out")
+    send_doomed(client2, b"out")
     assert _wait_event_value(mon, NO_DETAIL) == errno.EFAULT
     assert not strict.poll(100)
 
@@ -316,7 +318,7 @@ def test_malformed_zap_reply_fails_the_handshake(vctx, pctx, reply, code):
         endpoint = _bind(server, "tcp")
         client = pctx.socket(zmq.PUSH)
         client.connect(endpoint)
-        client.send(b"m")
+        send_doomed(client, b"m")
         assert _wait_event_value(mon, PROTOCOL) == int(code)
         assert not server.poll(100)
     finally:
@@ -340,7 +342,7 @@ def test_zap_handler_that_never_answers_fails_the_handshake(vctx, pctx, answer):
         endpoint = _bind(server, "tcp")
         client = pctx.socket(zmq.PUSH)
         client.connect(endpoint)
-        client.send(b"m")
+        send_doomed(client, b"m")
         _wait_event_value(mon, NO_DETAIL)
         assert not server.poll(100)
         assert handler.requests

@@ -43,6 +43,7 @@ from tests.interop_helpers import (
     last_endpoint,
     read_event,
     recv_within,
+    send_doomed,
     wait_until,
 )
 
@@ -631,7 +632,7 @@ def test_wrong_server_key_fails_the_handshake(ctxs, server_lib):
     client = curve_client(make(ctxs["vmzmq"], "PUSH"), Keys().public)  # not the server's
     cmon = client.get_monitor_socket()
     client.connect(endpoint)
-    client.send(b"must not arrive")
+    send_doomed(client, b"must not arrive")
     # The server cannot open HELLO (boxed to another key) and hangs up.
     assert expect_event(smon, PROTOCOL) == CRYPTOGRAPHIC
     client_events = []
@@ -672,7 +673,7 @@ def test_certificate_directory_admits_known_keys_only(ctxs, tmp_path, client_lib
         bad = curve_client(make(ctxs[client_lib], "PUSH"), keys["server"].public, keys["unknown"])
         bmon = bad.get_monitor_socket()
         bad.connect(endpoint)
-        bad.send(b"from an unknown key")
+        send_doomed(bad, b"from an unknown key")
         assert expect_event(smon, AUTH) == 400
         assert expect_event(bmon, AUTH) == 400  # the server's ERROR "400" reached the client
 
@@ -694,7 +695,7 @@ def test_null_client_to_curve_server_gets_nothing_through(ctxs, client_lib):
     endpoint = bind(server)
     client = make(ctxs[client_lib], "PUSH")
     client.connect(endpoint)
-    client.send(b"plaintext")
+    send_doomed(client, b"plaintext")
     event = None
     while event not in FAILED:
         got = read_event(smon, TIMEOUT_MS)
@@ -730,7 +731,7 @@ def test_zap_enforce_domain_without_handler_fails_closed(ctxs, server_lib):
     endpoint = bind(server)
     client = curve_client(make(ctxs["vmzmq"], "PUSH"), skeys.public)
     client.connect(endpoint)
-    client.send(b"must not arrive")
+    send_doomed(client, b"must not arrive")
     assert expect_event(smon, NO_DETAIL) == errno.EFAULT
     assert_nothing(server)
 
@@ -780,7 +781,7 @@ def test_configure_curve_callback_decides_per_key_and_sees_the_domain(ctxs):
         endpoint = bind(server)
         refused = curve_client(make(ctxs["libzmq"], "PUSH"), skeys.public, no)
         refused.connect(endpoint)
-        refused.send(b"no")
+        send_doomed(refused, b"no")
         assert expect_event(smon, AUTH) == 400
         admitted = curve_client(make(ctxs["vmzmq"], "PUSH"), skeys.public, yes)
         admitted.connect(endpoint)
@@ -1045,7 +1046,7 @@ def test_thread_authenticator_plain(ctxs, client_lib, transport):
         bad = make(ctxs[client_lib], "REQ", plain_username=b"admin", plain_password=b"wrong")
         bmon = bad.get_monitor_socket()
         bad.connect(endpoint)
-        bad.send(b"refused")
+        send_doomed(bad, b"refused")
         assert expect_event(smon, AUTH) == 400
         if client_lib == "vmzmq":
             assert expect_event(bmon, AUTH) == 400
@@ -1091,10 +1092,11 @@ def test_address_lists(ctxs, mechanism, policy, admitted):
             client.plain_username, client.plain_password = b"u", b"p"
         smon = server.get_monitor_socket()
         client.connect(bind(server))
-        client.send(b"from 127.0.0.1")
         if admitted:
+            client.send(b"from 127.0.0.1")
             assert recv_within(server) == [b"from 127.0.0.1"]
         else:
+            send_doomed(client, b"from 127.0.0.1")
             assert expect_event(smon, AUTH) == 400
             assert_nothing(server)
     finally:
