@@ -3,7 +3,7 @@
 Input layout::
 
     config (1)   bit 0 bare_single_frames, bit 1 data allowed from the start,
-                 bit 2 unwrap from the start, bits 3-7 the max_message_size (LIMITS)
+                 bit 2 open_wrapped from the start, bits 3-7 the max_message_size (LIMITS)
     cmd limit(1) the command_limit to start with (COMMAND_LIMITS)
     pad (1)      bit 0: when the stream ends inside a frame body of up to PAD_MAX octets,
                  feed zeros to complete it (so large bodies, 64 KiB and up, complete too);
@@ -13,9 +13,10 @@ Input layout::
     stream       everything else
 
 The harness plays the decoder's owner: a command whose body starts with octet ``k`` makes it
-toggle ``data_allowed``, set ``stopped``, set or clear ``unwrap``, or change ``command_limit``
-(``k & 7``), as ZmtpConnection does during and after a handshake. A wrapped frame's first octet
-is its flags (0x01 MORE), the rest its body, handed back through ``add_frame``.
+toggle ``data_allowed``, set ``stopped``, set or clear ``open_wrapped``, or change
+``command_limit`` (``k & 7``), as ZmtpConnection does during and after a handshake. A wrapped
+frame's first octet is its flags (0x01 MORE, 0x02 a carried command), the rest its body; an
+empty one is "not the mechanism's" and goes to ``on_command``.
 
 Checked: only ProtocolError escapes; every message is ``bytes`` (bare, one frame) or a list of
 ``bytes`` frames within max_message_size; every command within command_limit;
@@ -33,6 +34,7 @@ from fuzzkit import Reader, as_buffer, chunk_sizes, crash
 
 from vmzmq.zmtp.errors import ProtocolError
 from vmzmq.zmtp.frames import (
+    FLAG_COMMAND,
     FrameDecoder,
     encode_command,
     encode_message,
@@ -57,9 +59,11 @@ class _Owner:
         if command_limit is not None:
             self.decoder.command_limit = command_limit
         self.decoder.data_allowed = bool(config & 2)
+        self.decoder.on_wrapped_command = self.on_wrapped_command
         if config & 4:
-            self.decoder.unwrap = self.unwrap
+            self.decoder.open_wrapped = self.open_wrapped
         self.max_command_limit = self.decoder.command_limit
+        self.opened: list[int] = []  # the size of every wrapped frame opened, in order
 
     def on_command(self, body: bytes, events: list[Any]) -> None:
         dec = self.decoder
@@ -78,21 +82,32 @@ class _Owner:
         elif op == 3:
             dec.stopped = True
         elif op == 4:
-            dec.unwrap = self.unwrap
+            dec.open_wrapped = self.open_wrapped
         elif op == 5:
-            dec.unwrap = None
+            dec.open_wrapped = None
         elif op == 6 and len(body) > 1:
             limit = COMMAND_LIMITS[body[1] % len(COMMAND_LIMITS)]
             dec.command_limit = dec._limit if limit is None else limit
             self.max_command_limit = max(self.max_command_limit, dec.command_limit)
 
-    def unwrap(self, body: bytes, events: list[Any]) -> None:
+    def open_wrapped(self, data: Any, start: int, end: int) -> tuple[int, bytes] | None:
         dec = self.decoder
+        if not 0 <= start <= end <= len(data):
+            raise crash(f"wrapped frame at [{start}:{end}] of a {len(data)}-octet buffer")
+        body = bytes(data[start:end])
         if len(body) > dec.command_limit:
             raise crash(f"wrapped frame of {len(body)} octets passed {dec.command_limit}")
-        events.append(("wrapped", len(body)))
-        if body:
-            dec.add_frame(body[0] & 1, body[1:], events)
+        self.opened.append(len(body))
+        if not body:
+            return None  # not the mechanism's: read as a command
+        if body[0] & 2:
+            return FLAG_COMMAND, body[1:]
+        return body[0] & 1, body[1:]
+
+    def on_wrapped_command(self, body: bytes, events: list[Any]) -> None:
+        if type(body) is not bytes:
+            raise crash(f"carried command is {type(body).__name__}, not bytes")
+        events.append(("carried", body))
 
 
 def _check_events(events: list[Any], bare: bool, limit: int) -> None:
@@ -190,6 +205,7 @@ def _run(config: int, command_limit: int | None, stream: bytes, seed: int, pad: 
     except ProtocolError:
         failed = True
     _check_events(events, bool(config & 1), limit)
+    events.append(("opened", tuple(owner.opened)))
     return events, failed, b"".join(fed)
 
 

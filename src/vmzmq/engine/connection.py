@@ -84,6 +84,7 @@ class StreamConnection:
         "zmtp",
         "encode",
         "frame_one",
+        "borrowed_parts",
         "raw",
         "ready",
         "closed",
@@ -137,6 +138,9 @@ class StreamConnection:
         self.encode = None
         self.ready = False
         self.frame_one = None  # the codec's framing of one-frame messages (see offer_one)
+        # Whether encode_message_parts lends us the mechanism's buffers (CURVE): what the
+        # kernel does not take at once is copied before the next message reuses them.
+        self.borrowed_parts = False
         self.closed = False
         self.out: deque = deque()
         self.out_msgs = 0
@@ -427,6 +431,7 @@ class StreamConnection:
         if self.zmtp is not None:
             self.encode = self.zmtp.message_encoder()
             self.frame_one = self.zmtp.one_frame_encoder()
+            self.borrowed_parts = self.zmtp.borrows_buffers
         self.ready = True
         core.conn_version += 1
         for timer in self._timers:
@@ -660,7 +665,7 @@ class StreamConnection:
         if out and not self.want_write:
             self._flush()
         if out:
-            out.append(parts)
+            out.append([bytes(p) for p in parts] if self.borrowed_parts else parts)
             self.out_msgs += 1
             if not self.want_write:
                 self._flush()
@@ -674,7 +679,7 @@ class StreamConnection:
             return
         rest = _after(parts, n)
         if rest:
-            out.append(rest)
+            out.append([bytes(p) for p in rest] if self.borrowed_parts else rest)
             self.out_msgs += 1
             self._want_write()
 

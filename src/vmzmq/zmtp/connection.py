@@ -54,7 +54,6 @@ from .frames import (
     encode_command,
     encode_message,
     encode_message_parts,
-    frame_header,
     frame_one,
 )
 from .greeting import GREETING_SIZE, build_greeting, check_greeting_prefix, parse_greeting
@@ -161,6 +160,8 @@ class ZmtpConnection:
         self._decoder = FrameDecoder(self._on_command, max_message_size, bare_single_frames)
         self._decoder.command_limit = min(HANDSHAKE_COMMAND_MAX, self._decoder.command_limit)
         self._wrapped = self.mechanism.wraps_frames
+        #: Whether encode_message_parts may return the mechanism's own buffers (see there).
+        self.borrows_buffers = self._wrapped
         # True once messages are framed as they are (handshake done, mechanism doesn't wrap):
         # the encoders test this one flag on their fast path.
         self._plain = False
@@ -315,7 +316,8 @@ class ZmtpConnection:
             decoder = self._decoder
             decoder.data_allowed = True
             if self._wrapped:
-                decoder.unwrap = self._on_command
+                decoder.open_wrapped = mech.open_frame
+                decoder.on_wrapped_command = self._on_wrapped_command
             limit = max_message_size_limit(self.max_message_size)
             decoder.command_limit = limit + WRAP_OVERHEAD if self._wrapped else limit
             events.append(
@@ -356,12 +358,21 @@ class ZmtpConnection:
         if self.state is State.HANDSHAKE:
             self._after_mechanism_step(self.mechanism.process_command(name, data), events)
             return
-        if self._wrapped:
+        if self._wrapped:  # a command frame, or a wrapped frame the mechanism did not open
             flags, inner = self.mechanism.unwrap_frame(name, data)
             if not flags & FLAG_COMMAND:
                 self._decoder.add_frame(flags & FLAG_MORE, inner, events)
                 return
             name, data = parse_command(inner)
+        self._traffic_command(name, data, events)
+
+    def _on_wrapped_command(self, inner: bytes, events: list[Any]) -> None:
+        """A command that a wrapping mechanism carried inside a frame (PING, SUBSCRIBE...)."""
+        self.commands_seen += 1
+        name, data = parse_command(inner)
+        self._traffic_command(name, data, events)
+
+    def _traffic_command(self, name: bytes, data: bytes, events: list[Any]) -> None:
         if name == PING:
             ttl, context = parse_ping(data)
             events.append(Ping(ttl, context))
@@ -390,10 +401,8 @@ class ZmtpConnection:
         the handshake. Every byte of framing the engine sends comes from this module and
         :mod:`.frames`, so no fast path can go around a mechanism."""
         self._require_handshake()
-        return frame_one if self._plain else self._encode_one_wrapped
+        return frame_one if self._plain else self.mechanism.seal_frame  # type: ignore[return-value]
 
-    def _encode_one_wrapped(self, body: BytesLike) -> bytes:
-        return _wrapped_frame(self.mechanism.wrap_frame(0, bytes(body)))
 
     def encode_message(self, frames: Sequence[BytesLike]) -> bytes:
         """Frame one message (MORE on all frames but the last). Valid after the handshake."""
@@ -426,9 +435,17 @@ class ZmtpConnection:
 
     def encode_message_parts(self, frames: Sequence[BytesLike]) -> list[BytesLike]:
         """The bytes of :meth:`encode_message` as a list of buffers for ``sendmsg``; frames
-        of 64 KiB or more are the objects passed in, not copies."""
+        of 64 KiB or more are the objects passed in, not copies.
+
+        With a wrapping mechanism (``borrows_buffers``) a one-frame message comes back as a
+        view of the mechanism's own buffer, valid until the next encode on this connection:
+        the caller copies what it keeps (what the kernel did not take at once).
+        """
         if self._plain:
             return encode_message_parts(frames)
+        if len(frames) == 1:
+            self._require_handshake()
+            return [self.mechanism.seal_frame(frames[0], borrow=True)]
         return [self._encode_wrapped(frames)]
 
     def encode_subscribe(self, topic: BytesLike) -> bytes:
@@ -463,20 +480,17 @@ class ZmtpConnection:
         if self._plain:
             return encode_command(body)
         self._require_handshake()
-        return _wrapped_frame(self.mechanism.wrap_frame(FLAG_COMMAND, body))
+        return self.mechanism.seal_frame(body, FLAG_COMMAND)  # type: ignore[return-value]
 
     def _encode_wrapped(self, frames: Sequence[BytesLike]) -> bytes:
         self._require_handshake()
         if not frames:
             raise ValueError("a message has at least one frame")
-        wrap = self.mechanism.wrap_frame
+        seal = self.mechanism.seal_frame
         last = len(frames) - 1
-        return b"".join(
-            [
-                _wrapped_frame(wrap(FLAG_MORE if i < last else 0, bytes(body)))
-                for i, body in enumerate(frames)
-            ]
-        )
+        if not last:
+            return seal(frames[0])  # type: ignore[return-value]
+        return b"".join([seal(body, FLAG_MORE if i < last else 0) for i, body in enumerate(frames)])
 
     def _require_handshake(self) -> None:
         if not self.handshake_done:
@@ -484,8 +498,3 @@ class ZmtpConnection:
                 f"ZMTP: cannot encode messages before the handshake (state {self.state.name})"
             )
 
-
-def _wrapped_frame(command: bytes) -> bytes:
-    """A wrapping mechanism's command (CURVE's MESSAGE) goes out in a *data* frame: libzmq
-    sends it so, and drops a MESSAGE that arrives in a command frame."""
-    return frame_header(0, len(command)) + command

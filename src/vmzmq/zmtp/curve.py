@@ -104,7 +104,7 @@ from .errors import (
     ZMTP_UNEXPECTED_COMMAND,
     ProtocolError,
 )
-from .frames import FLAG_COMMAND, FLAG_MORE
+from .frames import FLAG_COMMAND, FLAG_MORE, frame_header
 from .mechanism import Mechanism
 from .zap import ZapRequest
 
@@ -151,12 +151,21 @@ _NO_NONCE = bytes(8)  # what the peer's "last short nonce" is before it has used
 _SCRATCH_KEEP = 2 * 1024 * 1024 + 64
 #: From this size on a received MESSAGE is opened through a pointer into it, not a slice.
 _SLICE_BELOW = 4096
-#: From this body size on a MESSAGE is sealed in place in the kept array (see _seal).
+#: From this body size on a MESSAGE is sealed in place in the kept array (see seal_frame).
 _IN_PLACE_FROM = 4096
+#: What a large frame adds to its body: data frame header (9), MESSAGE (8), nonce (8), box
+#: tag (16) and the inner flags octet.
+_LARGE_OVERHEAD = 9 + 8 + 8 + 16 + 1
+#: The kept output array always fits a small frame's box.
+_SMALL_CAP = _IN_PLACE_FROM + _LARGE_OVERHEAD
+#: The data frame header and MESSAGE name in front of a small body's nonce, by body size.
+_SMALL_HEADS = tuple(
+    frame_header(0, n + 33) + _MESSAGE_HEAD for n in range(_IN_PLACE_FROM)
+)
 
 # ZMTP frame flags to a MESSAGE's inner flags octet, and back: _OUTER_FLAGS is indexed by the
 # octet, once 0x03 (a COMMAND with MORE) and anything higher have been refused.
-_INNER_FLAGS = {0: b"\x00", FLAG_MORE: b"\x01", FLAG_COMMAND: b"\x02"}
+_INNER_FLAGS = (b"\x00", b"\x01", b"", b"", b"\x02")  # indexed by 0, FLAG_MORE, FLAG_COMMAND
 _OUTER_FLAGS = (0, FLAG_MORE, FLAG_COMMAND)
 
 # PyNaCl raises CryptoError when a box does not open, and its ValueError/TypeError subclasses
@@ -227,9 +236,17 @@ class CurveMechanism(Mechanism):
             self._send_prefix, self._recv_prefix = _CLIENT_MESSAGE_PREFIX, _SERVER_MESSAGE_PREFIX
         # The traffic path's kept output buffers (cffi arrays, never zeroed) and their sizes.
         self._wout: Any = None
-        self._wcap = -1
+        self._wcap = _SMALL_CAP
         self._rout: Any = None
-        self._rcap = -1
+        self._rcap = _SLICE_BELOW
+        # libsodium's two traffic functions, or None where nacl._sodium is missing.
+        self._box: Any = None
+        self._unbox: Any = None
+        if _lib is not None:
+            self._wout = _new_array("unsigned char[]", _SMALL_CAP)
+            self._rout = _new_array("unsigned char[]", _SLICE_BELOW)
+            self._box = _lib.crypto_box_easy_afternm
+            self._unbox = _lib.crypto_box_open_easy_afternm
 
     # --- handshake --------------------------------------------------------------------------
 
@@ -480,96 +497,127 @@ class CurveMechanism(Mechanism):
 
     def wrap_frame(self, flags: int, body: bytes) -> bytes:
         """The MESSAGE command (name and data) carrying one frame."""
-        n = self._nonce
-        self._nonce = n + 1
-        short = n.to_bytes(8, "big")
-        if _lib is None:  # pragma: no cover - see the module docstring
-            return (
-                _MESSAGE_HEAD
-                + short
-                + crypto_box_easy_afternm(
-                    _INNER_FLAGS[flags] + body, self._send_prefix + short, self._key
-                )
-            )
-        return _MESSAGE_HEAD + short + self._seal(flags, body, short)
-
-    def _seal(self, flags: int, body: bytes, short: bytes) -> Any:
-        """The box of flags and body, as a cffi buffer over the kept output array (valid
-        until the next call). A large body is copied into the array and sealed in place
-        (libsodium's secretbox with c + 16 == m), so no fresh buffer of its size is made."""
-        size = len(body)
-        clen = size + 17
-        out = self._wout
-        if clen > self._wcap:
-            out = _new_array("unsigned char[]", clen)
-            if clen <= _SCRATCH_KEEP:
-                self._wout, self._wcap = out, clen
-        if size < _IN_PLACE_FROM:
-            failed = _lib.crypto_box_easy_afternm(
-                out, _INNER_FLAGS[flags] + body, size + 1, self._send_prefix + short, self._key
-            )
-        else:
-            out[16] = _INNER_FLAGS[flags][0]
-            _ffi.memmove(out + 17, body, size)
-            plain = out + 16
-            failed = _lib.crypto_box_easy_afternm(
-                out, plain, size + 1, self._send_prefix + short, self._key
-            )
-        if failed:
-            raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
-        return _ffi.buffer(out, clen)
+        frame = self.seal_frame(body, flags)
+        return bytes(frame[2 if frame[0] == 0 else 9 :])
 
     def unwrap_frame(self, name: bytes, data: bytes) -> tuple[int, bytes]:
         if name != MESSAGE:
             _refuse(f"unexpected {name!r} command in CURVE traffic", ZMTP_UNEXPECTED_COMMAND)
-        size = len(data)
+        return self.open_frame(_MESSAGE_HEAD + data, 0, 8 + len(data))  # type: ignore[return-value]
+
+    def seal_frame(self, body: Any, flags: int = 0, borrow: bool = False) -> Any:
+        """The data frame carrying MESSAGE (nonce and box of flags and body), in one buffer.
+
+        A small frame is boxed into the kept output array and comes back as ``bytes`` (the
+        one copy of it). A large body is copied into the array behind room for the headers
+        and sealed in place (libsodium's secretbox with c + 16 == m); with ``borrow`` the
+        frame comes back as a view of the array, valid until the next call, so that a
+        message the kernel takes at once is never copied again.
+        """
+        n = self._nonce
+        self._nonce = n + 1
+        short = n.to_bytes(8, "big")
+        size = len(body)
+        if size < _IN_PLACE_FROM and self._box is not None:
+            if self._box(
+                self._wout, _INNER_FLAGS[flags] + body, size + 1, self._send_prefix + short,
+                self._key,
+            ):
+                raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
+            return _SMALL_HEADS[size] + short + _ffi.buffer(self._wout, size + 17)
+        if _lib is None:  # pragma: no cover - see the module docstring
+            command = (
+                _MESSAGE_HEAD
+                + short
+                + crypto_box_easy_afternm(
+                    _INNER_FLAGS[flags] + bytes(body), self._send_prefix + short, self._key
+                )
+            )
+            return frame_header(0, len(command)) + command
+        total = size + _LARGE_OVERHEAD
+        out = self._wout
+        if total > self._wcap:
+            out = _new_array("unsigned char[]", total)
+            if total <= _SCRATCH_KEEP:
+                self._wout, self._wcap = out, total
+        # header (9), MESSAGE (8), nonce (8), then the box: tag (16), flags (1), body
+        _ffi.memmove(out, frame_header(0, size + 33) + _MESSAGE_HEAD + short, 25)
+        out[41] = _INNER_FLAGS[flags][0]
+        _ffi.memmove(out + 42, body, size)
+        if _lib.crypto_box_easy_afternm(
+            out + 25, out + 41, size + 1, self._send_prefix + short, self._key
+        ):
+            raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
+        frame = _ffi.buffer(out, total)
+        return frame if borrow else frame[:]
+
+    def open_frame(self, data: Any, start: int, end: int) -> tuple[int, bytes] | None:
+        """(flags, body) of the MESSAGE in ``data[start:end]`` (a data frame's body); None
+        if it is not a MESSAGE. The box is opened into the kept output array, through a
+        pointer into ``data`` when large; the body is the one copy made of it."""
+        size = end - start - 8  # the MESSAGE command's data: nonce and box
+        if type(data) is bytes and size < _SLICE_BELOW:
+            if not data.startswith(_MESSAGE_HEAD, start):
+                return None
+            short = data[start + 8 : start + 16]
+            if short <= self._peer_nonce or size < _MESSAGE_MIN or self._unbox is None:
+                return self._open_slowly(data, start, end)
+            out = self._rout
+            if self._unbox(out, data[start + 16 : end], size - 8, self._recv_prefix + short,
+                           self._key):
+                _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
+            self._peer_nonce = short
+            flags = out[0]
+            if flags:
+                return self._inner_flags(flags), _ffi.buffer(out, size - 24)[1:]
+            return 0, _ffi.buffer(out, size - 24)[1:]
+        if data[start : start + 8] != _MESSAGE_HEAD:
+            return None
+        return self._open_slowly(data, start, end)
+
+    def _open_slowly(self, data: Any, start: int, end: int) -> tuple[int, bytes]:
+        """open_frame's general path: every check spelt out, any size, any buffer."""
+        size = end - start - 8
         if size < _MESSAGE_MIN:
             _refuse(
                 f"MESSAGE carries {size} octets, fewer than {_MESSAGE_MIN}",
                 ZMTP_MALFORMED_COMMAND_MESSAGE,
             )
-        short = data[:8]
-        if short <= self._peer_nonce:
-            self._check_nonce(short, "MESSAGE")
+        short = bytes(data[start + 8 : start + 16])
+        self._check_nonce(short, "MESSAGE")
         if _lib is None:  # pragma: no cover - see the module docstring
             try:
-                plain = crypto_box_open_easy_afternm(data[8:], self._recv_prefix + short, self._key)
+                plain = crypto_box_open_easy_afternm(
+                    bytes(data[start + 16 : end]), self._recv_prefix + short, self._key
+                )
             except _NACL_ERRORS:
                 _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
             self._peer_nonce = short
-            flags = plain[0]
-            if flags > 2:
-                _refuse(
-                    f"MESSAGE flags {flags:#04x} set reserved bits or COMMAND with MORE",
-                    ZMTP_MALFORMED_COMMAND_MESSAGE,
-                )
-            return _OUTER_FLAGS[flags], plain[1:]
+            return self._inner_flags(plain[0]), plain[1:]
         mlen = size - 24  # flags octet and body
         out = self._rout
         if mlen > self._rcap:
             out = _new_array("unsigned char[]", mlen)
             if mlen <= _SCRATCH_KEEP:
                 self._rout, self._rcap = out, mlen
-        if size < _SLICE_BELOW:
-            failed = _lib.crypto_box_open_easy_afternm(
-                out, data[8:], size - 8, self._recv_prefix + short, self._key
-            )
-        else:  # no copy of a large box: a pointer 8 octets into the data
-            src = _ffi.from_buffer("unsigned char[]", data)
-            failed = _lib.crypto_box_open_easy_afternm(
-                out, src + 8, size - 8, self._recv_prefix + short, self._key
-            )
-            _ffi.release(src)
+        src = _ffi.from_buffer("unsigned char[]", data)  # a pointer: no copy of a large box
+        failed = _lib.crypto_box_open_easy_afternm(
+            out, src + (start + 16), size - 8, self._recv_prefix + short, self._key
+        )
+        _ffi.release(src)
         if failed:
             _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
         self._peer_nonce = short
-        flags = out[0]
+        return self._inner_flags(out[0]), _ffi.buffer(out, mlen)[1:]
+
+    @staticmethod
+    def _inner_flags(flags: int) -> int:
         if flags > 2:
             _refuse(
                 f"MESSAGE flags {flags:#04x} set reserved bits or COMMAND with MORE",
                 ZMTP_MALFORMED_COMMAND_MESSAGE,
             )
-        return _OUTER_FLAGS[flags], _ffi.buffer(out, mlen)[1:]
+        return _OUTER_FLAGS[flags]
 
 
 def _check_key(what: str, key: bytes) -> None:

@@ -163,9 +163,13 @@ class FrameDecoder:
     * ``data_allowed``: whether data frames are legal now (not during the handshake, nor with a
       mechanism that wraps every frame in a command);
     * ``stopped``: set it to drop everything after the current command (the peer sent ERROR);
-    * ``unwrap``: when set, every data frame is a whole wrapped frame (CURVE's MESSAGE, which
-      libzmq sends as a data frame) handed to ``unwrap(body, events)`` instead of being a
-      message part; such a frame may not have MORE, and ``command_limit`` bounds its size.
+    * ``open_wrapped``: when set, every data frame is a whole wrapped frame (CURVE's MESSAGE,
+      which libzmq sends as a data frame), not a message part: ``open_wrapped(data, start,
+      end)`` returns the ``(flags, body)`` it carries, read straight from the decoder's buffer
+      (flags ``FLAG_MORE`` or ``FLAG_COMMAND``; a carried command goes to
+      ``on_wrapped_command(body, events)``), or None to have the body handed to ``on_command``
+      like a command frame's. Such a frame may not have MORE, ``command_limit`` bounds its
+      size, and the frames it carries count against the message limits like any other.
 
     ``max_message_size`` (libzmq's MAXMSGSIZE, -1 = unlimited) bounds the sum of the frame
     sizes of one data message, and the size of each command (libzmq's decoder applies the limit
@@ -182,7 +186,8 @@ class FrameDecoder:
         "command_limit",
         "data_allowed",
         "stopped",
-        "unwrap",
+        "open_wrapped",
+        "on_wrapped_command",
         "_parts",
         "_msize",
         "_head",
@@ -210,7 +215,8 @@ class FrameDecoder:
         self.command_limit = self._limit
         self.data_allowed = False
         self.stopped = False
-        self.unwrap: Callable[[bytes, list[Any]], None] | None = None
+        self.open_wrapped: Callable[[Any, int, int], tuple[int, bytes] | None] | None = None
+        self.on_wrapped_command: Callable[[bytes, list[Any]], None] = on_command
         self._parts: list[bytes] = []  # frames of the data message in progress
         self._msize = 0  # sum of their sizes
         self._head = b""  # an incomplete frame header (at most 8 octets) left by the last read
@@ -243,12 +249,19 @@ class FrameDecoder:
 
     def _end_body(self, events: list[Any]) -> None:
         body = self._body
-        frame = bytes(body)  # the one copy of a large body, made once it is complete
-        body.release()
         self._body = None
         self._want_body = False
         self._pieces = None
         self._piece_len = 0
+        if self.open_wrapped is not None and self.data_allowed:
+            # Opened where it lies: the frame it carries is the one copy made.
+            try:
+                self._open_one(body, 0, len(body), events)  # type: ignore[arg-type]
+            finally:
+                body.release()  # type: ignore[union-attr]
+            return
+        frame = bytes(body)  # the one copy of a large body, made once it is complete
+        body.release()  # type: ignore[union-attr]
         self._frame(self._piece_flags, frame, events)
 
     def feed(self, data: BytesLike, events: list[Any]) -> None:
@@ -306,7 +319,8 @@ class FrameDecoder:
         n = len(d)
         limit = self._limit
         data_ok = self.data_allowed
-        fast = data_ok and limit >= 255 and self.unwrap is None
+        fast = data_ok and limit >= 255 and self.open_wrapped is None
+        wrapped = data_ok and self.open_wrapped is not None
         parts = self._parts
         msize = self._msize
         append = events.append
@@ -354,6 +368,15 @@ class FrameDecoder:
                 pos = p - 2
                 if n - pos < 2:
                     break
+            elif wrapped:
+                self._parts, self._msize = parts, msize
+                pos = self._open_run(d, pos, n, events)
+                if self.stopped:
+                    return
+                parts, msize = self._parts, self._msize
+                if n - pos < 2 or self.open_wrapped is None:
+                    wrapped = False
+                    continue
             flags = d[pos]
             if flags < 2:
                 if not data_ok:
@@ -389,13 +412,13 @@ class FrameDecoder:
                     if self.stopped:
                         return
                     parts, msize, data_ok = self._parts, self._msize, self.data_allowed
-                    fast = data_ok and limit >= 255 and self.unwrap is None
+                    fast = data_ok and limit >= 255 and self.open_wrapped is None
+                    wrapped = data_ok and self.open_wrapped is not None
                     pos = end
                     continue
                 if not data_ok:
                     raise _unexpected_data()
-            unwrap = self.unwrap
-            if unwrap is not None:
+            if self.open_wrapped is not None:
                 if flags & FLAG_MORE:
                     raise ProtocolError("a wrapped (CURVE MESSAGE) frame with the MORE flag")
                 if size > self.command_limit:
@@ -405,7 +428,7 @@ class FrameDecoder:
                 if end > n:
                     self._start_pieces(d, start, flags, size)
                     return
-                unwrap(d[start:end], events)
+                self._open_one(d, start, end, events)
                 if self.stopped:
                     return
                 parts, msize = self._parts, self._msize
@@ -471,10 +494,60 @@ class FrameDecoder:
             self._on_command(body, events)
         elif not self.data_allowed:
             raise _unexpected_data()
-        elif self.unwrap is not None:
-            self.unwrap(body, events)
+        elif self.open_wrapped is not None:
+            self._open_one(body, 0, len(body), events)
         else:
             self.add_frame(flags & FLAG_MORE, body, events)
+
+    def _open_run(self, d: bytes, pos: int, n: int, events: list[Any]) -> int:
+        """Open the complete wrapped frames of a read from ``pos`` on, for as long as they
+        are plain final frames; return where it stopped (at anything else, for ``_decode``'s
+        general path). The traffic loop of a wrapping mechanism, as the loop at the top of
+        ``_decode`` is the clear one's."""
+        open_ = self.open_wrapped
+        cmax = self.command_limit
+        limit = self._limit
+        append = events.append
+        bare = self._bare
+        while n - pos >= 2:
+            flags = d[pos]
+            if flags == 0:
+                size = d[pos + 1]
+                start = pos + 2
+            elif flags == FLAG_LONG and n - pos >= 9:
+                size = _unpack_size(d, pos + 1)[0]
+                start = pos + 9
+            else:
+                break
+            end = start + size
+            if end > n or size > cmax:
+                break
+            got = open_(d, start, end)  # type: ignore[misc]
+            if got is None or got[0] or self._parts:
+                self._opened(got, d, start, end, events)
+                if self.stopped or self.open_wrapped is not open_:
+                    return end
+            else:
+                body = got[1]
+                if len(body) > limit:
+                    raise _too_large(len(body), limit)
+                append(body if bare else [body])
+            pos = end
+        return pos
+
+    def _open_one(self, d: Any, start: int, end: int, events: list[Any]) -> None:
+        """One wrapped frame, ``d[start:end]``, by the general path."""
+        self._opened(self.open_wrapped(d, start, end), d, start, end, events)  # type: ignore[misc]
+
+    def _opened(
+        self, got: tuple[int, bytes] | None, d: Any, start: int, end: int, events: list[Any]
+    ) -> None:
+        if got is None:  # not the mechanism's: the owner reads it as a command (ERROR...)
+            self._on_command(bytes(d[start:end]), events)
+        elif got[0] & FLAG_COMMAND:
+            self.on_wrapped_command(got[1], events)
+        else:
+            self.add_frame(got[0] & FLAG_MORE, got[1], events)
 
     def add_frame(self, more: int, body: bytes, events: list[Any]) -> None:
         """Add one data frame to the message in progress.

@@ -15,8 +15,14 @@ add HELLO, WELCOME, INITIATE first. :class:`~.connection.ZmtpConnection` drives 
 4. After the handshake, a mechanism whose ``wraps_frames`` is true (CURVE) sees every frame:
    ``wrap_frame(flags, body)`` returns the body of the command that carries one outgoing frame,
    and ``unwrap_frame(name, data)`` returns ``(flags, body)`` of the frame a received command
-   carried (flags: ``FLAG_MORE`` / ``FLAG_COMMAND`` of :mod:`.frames`). Mechanisms that don't
-   wrap cost nothing on the hot path: the connection never calls them after the handshake.
+   carried (flags: ``FLAG_MORE`` / ``FLAG_COMMAND`` of :mod:`.frames`). The traffic path calls
+   the two frame-level forms, which a mechanism overrides to skip the intermediate buffers:
+   ``seal_frame(body, flags)`` returns the whole ZMTP data frame that carries one frame
+   (header included), and ``open_frame(data, start, end)`` opens the wrapped frame in
+   ``data[start:end]`` straight from the decoder's buffer, or returns None when it is not one
+   of its own (the connection then reads it as a command: an ERROR, or a refusal). Mechanisms
+   that don't wrap cost nothing on the hot path: the connection never calls them after the
+   handshake.
 
 A mechanism instance holds the state of one handshake: give each connection its own.
 
@@ -35,6 +41,7 @@ from typing import ClassVar
 
 from .commands import READY, parse_properties, ready_body
 from .errors import ZMTP_UNEXPECTED_COMMAND, AuthFailed, ProtocolError
+from .frames import BytesLike, frame_header
 from .zap import ZapReply, ZapRequest
 
 
@@ -111,6 +118,20 @@ class Mechanism:
     def unwrap_frame(self, name: bytes, data: bytes) -> tuple[int, bytes]:
         """Return (flags, body) of the frame carried by a received command (wraps_frames only)."""
         raise NotImplementedError
+
+    def seal_frame(self, body: BytesLike, flags: int = 0, borrow: bool = False) -> BytesLike:
+        """The ZMTP data frame that carries one outgoing frame (wraps_frames only).
+
+        With ``borrow`` a large frame may come back as a view of the mechanism's own buffer,
+        valid until its next ``seal_frame``: the caller copies whatever it keeps longer.
+        """
+        command = self.wrap_frame(flags, bytes(body))
+        return frame_header(0, len(command)) + command
+
+    def open_frame(self, data: BytesLike, start: int, end: int) -> tuple[int, bytes] | None:
+        """(flags, body) of the frame wrapped in the data frame body ``data[start:end]``, or
+        None to have the connection read that body as a command (wraps_frames only)."""
+        return None
 
 
 class NullMechanism(Mechanism):
