@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +28,14 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for children that Ctrl-C tests interrupt: SIGINT at its default, as
+    for a program started from a terminal. A suite run in the background (``cmd &`` in a
+    script, ``nohup``) hands its children SIGINT ignored, and a Python started so installs no
+    KeyboardInterrupt handler, as a well-behaved command should not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Child:
     """``python -c code *args``; ``env`` adds to the environment."""
 
@@ -41,6 +50,7 @@ class Child:
             stderr=subprocess.PIPE,
             env={**child_env(), **(env or {})},
             text=True,
+            preexec_fn=interruptible,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: list[str] = []

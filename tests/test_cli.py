@@ -17,6 +17,7 @@ import pytest
 import zmq  # pyzmq, a test dependency: libzmq peers for the CLI
 import zmq.utils.monitor
 
+from child_process import interruptible
 from waiting import HANG, wait_blocked
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -56,6 +57,7 @@ def start(*args: str, cwd: Any = None) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         env=env(),
         cwd=cwd,
+        preexec_fn=interruptible,
     )
 
 
