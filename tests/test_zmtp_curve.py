@@ -213,6 +213,36 @@ def test_ping_pong_and_subscriptions_travel_wrapped() -> None:
     ]
 
 
+def _portable(mech: CurveMechanism) -> CurveMechanism:
+    """Keep the traffic path on PyNaCl's wrappers, as where nacl._sodium is missing."""
+    mech._start_traffic = lambda: None  # type: ignore[method-assign]
+    return mech
+
+
+@pytest.mark.parametrize("portable", ["client", "server", "both", "neither"])
+def test_portable_and_direct_traffic_paths_agree(portable: str) -> None:
+    """The traffic path that calls libsodium directly and the portable one (PyNaCl's
+    wrappers) frame every size the same way, and each opens what the other sealed: empty,
+    the largest short frame (222 octets of body), the first long one, either side of the
+    4 KiB where large bodies are sealed in place, 64 KiB + 1, 1 MiB; multipart; commands."""
+    cm, sm = client_mech(), server_mech()
+    if portable in ("client", "both"):
+        _portable(cm)
+    if portable in ("server", "both"):
+        _portable(sm)
+    c, s = curve_pair(client=cm, server=sm)
+    assert ("seal_frame" in vars(cm)) == (portable in ("server", "neither"))
+    sizes = [0, 1, 64, 222, 223, 4095, 4096, 65537, 1 << 20]
+    msgs = [[bytes([i % 251]) * n] for i, n in enumerate(sizes)] + [[b"a", b"", b"c" * 5000]]
+    for sender, receiver in ((c, s), (s, c)):
+        wire = b"".join(sender.encode_message(m) for m in msgs) + sender.encode_ping(1, b"p")
+        assert receiver.receive(wire) == [*msgs, Ping(1, b"p")]
+        parts = b"".join(bytes(p) for p in sender.encode_message_parts([b"z" * 70_000]))
+        assert receiver.receive(parts) == [[b"z" * 70_000]]
+        for size in sizes:  # one frame, as the burst path frames it
+            assert receiver.receive(sender.one_frame_encoder()(b"q" * size)) == [[b"q" * size]]
+
+
 def test_max_message_size_counts_the_frames_not_the_wrapping() -> None:
     c, s = curve_pair(max_message_size=1000)
     assert s.receive(c.encode_message([b"x" * 600, b"y" * 400])) == [[b"x" * 600, b"y" * 400]]

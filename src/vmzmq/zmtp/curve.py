@@ -66,7 +66,7 @@ cookie it gets back).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from hmac import compare_digest
 from typing import Any, NoReturn
 
@@ -234,19 +234,6 @@ class CurveMechanism(Mechanism):
             self._send_prefix, self._recv_prefix = _SERVER_MESSAGE_PREFIX, _CLIENT_MESSAGE_PREFIX
         else:
             self._send_prefix, self._recv_prefix = _CLIENT_MESSAGE_PREFIX, _SERVER_MESSAGE_PREFIX
-        # The traffic path's kept output buffers (cffi arrays, never zeroed) and their sizes.
-        self._wout: Any = None
-        self._wcap = _SMALL_CAP
-        self._rout: Any = None
-        self._rcap = _SLICE_BELOW
-        # libsodium's two traffic functions, or None where nacl._sodium is missing.
-        self._box: Any = None
-        self._unbox: Any = None
-        if _lib is not None:
-            self._wout = _new_array("unsigned char[]", _SMALL_CAP)
-            self._rout = _new_array("unsigned char[]", _SLICE_BELOW)
-            self._box = _lib.crypto_box_easy_afternm
-            self._unbox = _lib.crypto_box_open_easy_afternm
 
     # --- handshake --------------------------------------------------------------------------
 
@@ -309,13 +296,7 @@ class CurveMechanism(Mechanism):
         return n.to_bytes(8, "big")
 
     def _check_nonce(self, short: bytes, command: str) -> None:
-        # Equal-length big-endian octets compare as the numbers they encode.
-        if short <= self._peer_nonce:
-            _refuse(
-                f"{command} short nonce {int.from_bytes(short, 'big')} does not follow the "
-                f"peer's last one {int.from_bytes(self._peer_nonce, 'big')} (replay or reorder)",
-                ZMTP_INVALID_SEQUENCE,
-            )
+        _check_sequence(short, self._peer_nonce, command)
 
     # client
 
@@ -376,6 +357,7 @@ class CurveMechanism(Mechanism):
         self.peer_properties = parse_properties(metadata)
         self._step = _DONE
         self.complete = True
+        self._start_traffic()
 
     # server
 
@@ -491,6 +473,7 @@ class CurveMechanism(Mechanism):
         box = crypto_box_easy_afternm(self._metadata, _READY_PREFIX + short, self._key)
         self._step = _DONE
         self.complete = True
+        self._start_traffic()
         return [_READY_HEAD + short + box]
 
     # --- traffic: the hot path ---------------------------------------------------------------
@@ -506,78 +489,28 @@ class CurveMechanism(Mechanism):
         return self.open_frame(_MESSAGE_HEAD + data, 0, 8 + len(data))  # type: ignore[return-value]
 
     def seal_frame(self, body: Any, flags: int = 0, borrow: bool = False) -> Any:
-        """The data frame carrying MESSAGE (nonce and box of flags and body), in one buffer.
+        """The data frame carrying MESSAGE (nonce and box of flags and body).
 
-        A small frame is boxed into the kept output array and comes back as ``bytes`` (the
-        one copy of it). A large body is copied into the array behind room for the headers
-        and sealed in place (libsodium's secretbox with c + 16 == m); with ``borrow`` the
-        frame comes back as a view of the array, valid until the next call, so that a
-        message the kernel takes at once is never copied again.
+        This is the portable path, through PyNaCl's wrappers; once the handshake is done and
+        ``nacl._sodium`` is there, :func:`_traffic` replaces it (and ``open_frame``) on the
+        instance with closures that call libsodium directly (see there for ``borrow``).
         """
-        n = self._nonce
-        self._nonce = n + 1
-        short = n.to_bytes(8, "big")
-        size = len(body)
-        if size < _IN_PLACE_FROM and self._box is not None:
-            if self._box(
-                self._wout, _INNER_FLAGS[flags] + body, size + 1, self._send_prefix + short,
-                self._key,
-            ):
-                raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
-            return _SMALL_HEADS[size] + short + _ffi.buffer(self._wout, size + 17)
-        if _lib is None:  # pragma: no cover - see the module docstring
-            command = (
-                _MESSAGE_HEAD
-                + short
-                + crypto_box_easy_afternm(
-                    _INNER_FLAGS[flags] + bytes(body), self._send_prefix + short, self._key
-                )
+        short = self._next_nonce()
+        command = (
+            _MESSAGE_HEAD
+            + short
+            + crypto_box_easy_afternm(
+                _INNER_FLAGS[flags] + bytes(body), self._send_prefix + short, self._key
             )
-            return frame_header(0, len(command)) + command
-        total = size + _LARGE_OVERHEAD
-        out = self._wout
-        if total > self._wcap:
-            out = _new_array("unsigned char[]", total)
-            if total <= _SCRATCH_KEEP:
-                self._wout, self._wcap = out, total
-        # header (9), MESSAGE (8), nonce (8), then the box: tag (16), flags (1), body
-        _ffi.memmove(out, frame_header(0, size + 33) + _MESSAGE_HEAD + short, 25)
-        out[41] = _INNER_FLAGS[flags][0]
-        _ffi.memmove(out + 42, body, size)
-        if _lib.crypto_box_easy_afternm(
-            out + 25, out + 41, size + 1, self._send_prefix + short, self._key
-        ):
-            raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
-        frame = _ffi.buffer(out, total)
-        return frame if borrow else frame[:]
+        )
+        return frame_header(0, len(command)) + command
 
     def open_frame(self, data: Any, start: int, end: int) -> tuple[int, bytes] | None:
-        """(flags, body) of the MESSAGE in ``data[start:end]`` (a data frame's body); None
-        if it is not a MESSAGE. The box is opened into the kept output array, through a
-        pointer into ``data`` when large; the body is the one copy made of it."""
-        size = end - start - 8  # the MESSAGE command's data: nonce and box
-        if type(data) is bytes and size < _SLICE_BELOW:
-            if not data.startswith(_MESSAGE_HEAD, start):
-                return None
-            short = data[start + 8 : start + 16]
-            if short <= self._peer_nonce or size < _MESSAGE_MIN or self._unbox is None:
-                return self._open_slowly(data, start, end)
-            out = self._rout
-            if self._unbox(out, data[start + 16 : end], size - 8, self._recv_prefix + short,
-                           self._key):
-                _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
-            self._peer_nonce = short
-            flags = out[0]
-            if flags:
-                return self._inner_flags(flags), _ffi.buffer(out, size - 24)[1:]
-            return 0, _ffi.buffer(out, size - 24)[1:]
+        """(flags, body) of the MESSAGE in ``data[start:end]`` (a data frame's body), or None
+        if it is not a MESSAGE. The portable path; see ``seal_frame``."""
         if data[start : start + 8] != _MESSAGE_HEAD:
             return None
-        return self._open_slowly(data, start, end)
-
-    def _open_slowly(self, data: Any, start: int, end: int) -> tuple[int, bytes]:
-        """open_frame's general path: every check spelt out, any size, any buffer."""
-        size = end - start - 8
+        size = end - start - 8  # the MESSAGE command's data: nonce and box
         if size < _MESSAGE_MIN:
             _refuse(
                 f"MESSAGE carries {size} octets, fewer than {_MESSAGE_MIN}",
@@ -585,39 +518,136 @@ class CurveMechanism(Mechanism):
             )
         short = bytes(data[start + 8 : start + 16])
         self._check_nonce(short, "MESSAGE")
-        if _lib is None:  # pragma: no cover - see the module docstring
-            try:
-                plain = crypto_box_open_easy_afternm(
-                    bytes(data[start + 16 : end]), self._recv_prefix + short, self._key
-                )
-            except _NACL_ERRORS:
-                _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
-            self._peer_nonce = short
-            return self._inner_flags(plain[0]), plain[1:]
+        try:
+            plain = crypto_box_open_easy_afternm(
+                bytes(data[start + 16 : end]), self._recv_prefix + short, self._key
+            )
+        except _NACL_ERRORS:
+            _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
+        self._peer_nonce = short
+        return _inner_flags(plain[0]), plain[1:]
+
+    def _start_traffic(self) -> None:
+        """The handshake is done: switch to the direct libsodium traffic path if there."""
+        if _lib is not None:
+            self.seal_frame, self.open_frame = _traffic(  # type: ignore[method-assign]
+                self._key, self._send_prefix, self._recv_prefix, self._nonce, self._peer_nonce
+            )
+
+
+def _inner_flags(flags: int) -> int:
+    if flags > 2:
+        _refuse(
+            f"MESSAGE flags {flags:#04x} set reserved bits or COMMAND with MORE",
+            ZMTP_MALFORMED_COMMAND_MESSAGE,
+        )
+    return _OUTER_FLAGS[flags]
+
+
+def _traffic(
+    key: bytes, send_prefix: bytes, recv_prefix: bytes, nonce: int, peer: bytes
+) -> tuple[Callable[..., Any], Callable[[Any, int, int], tuple[int, bytes] | None]]:
+    """One connection's MESSAGE codec after the handshake: ``seal_frame`` and ``open_frame``
+    as closures over its key, prefixes and nonces, calling libsodium through PyNaCl's cffi
+    module. Closures because this is the per-message path: their variables cost less to
+    reach than an instance's attributes.
+
+    Each direction boxes into an array kept between calls (never zeroed), and the result is
+    copied out once. Sealing a large body copies it into the array behind room for the
+    headers and seals it in place (libsodium's secretbox with c + 16 == m); with ``borrow``
+    that frame comes back as a view of the array, valid until the next call, so a message
+    the kernel takes at once is never copied again. A large box is opened through a pointer
+    into the received buffer, not a slice of it.
+    """
+    box = _lib.crypto_box_easy_afternm
+    unbox = _lib.crypto_box_open_easy_afternm
+    cbuffer = _ffi.buffer
+    wout = _new_array("unsigned char[]", _SMALL_CAP)
+    wcap = _SMALL_CAP
+    small = bytearray(_SLICE_BELOW)  # a small frame's plaintext, read back as a bytearray
+    small_ptr = _ffi.from_buffer("unsigned char[]", small)
+    small_view = memoryview(small)
+    rout: Any = None
+    rcap = 0
+
+    def seal_frame(body: Any, flags: int = 0, borrow: bool = False) -> Any:
+        nonlocal nonce, wout, wcap
+        short = nonce.to_bytes(8, "big")
+        nonce += 1
+        size = len(body)
+        if size < _IN_PLACE_FROM:
+            if box(wout, _INNER_FLAGS[flags] + body, size + 1, send_prefix + short, key):
+                raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
+            return _SMALL_HEADS[size] + short + cbuffer(wout, size + 17)
+        total = size + _LARGE_OVERHEAD
+        out = wout
+        if total > wcap:
+            out = _new_array("unsigned char[]", total)
+            if total <= _SCRATCH_KEEP:
+                wout, wcap = out, total
+        # header (9), MESSAGE (8), nonce (8), then the box: tag (16), flags (1), body
+        _ffi.memmove(out, frame_header(0, size + 33) + _MESSAGE_HEAD + short, 25)
+        out[41] = _INNER_FLAGS[flags][0]
+        _ffi.memmove(out + 42, body, size)
+        if box(out + 25, out + 41, size + 1, send_prefix + short, key):
+            raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
+        frame = cbuffer(out, total)
+        return frame if borrow else frame[:]
+
+    def open_frame(data: Any, start: int, end: int) -> tuple[int, bytes] | None:
+        nonlocal peer
+        size = end - start - 8  # the MESSAGE command's data: nonce and box
+        if type(data) is bytes and _MESSAGE_MIN <= size < _SLICE_BELOW:
+            if not data.startswith(_MESSAGE_HEAD, start):
+                return None
+            short = data[start + 8 : start + 16]
+            if short > peer:
+                if unbox(small_ptr, data[start + 16 : end], size - 8, recv_prefix + short, key):
+                    _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
+                peer = short
+                flags = small[0]
+                body = bytes(small_view[1 : size - 24])
+                return (_inner_flags(flags), body) if flags else (0, body)
+        elif data[start : start + 8] != _MESSAGE_HEAD:
+            return None
+        return open_slowly(data, start, end)
+
+    def open_slowly(data: Any, start: int, end: int) -> tuple[int, bytes]:
+        """Every check spelt out, any size, any buffer."""
+        nonlocal peer, rout, rcap
+        size = end - start - 8
+        if size < _MESSAGE_MIN:
+            _refuse(
+                f"MESSAGE carries {size} octets, fewer than {_MESSAGE_MIN}",
+                ZMTP_MALFORMED_COMMAND_MESSAGE,
+            )
+        short = bytes(data[start + 8 : start + 16])
+        _check_sequence(short, peer, "MESSAGE")
         mlen = size - 24  # flags octet and body
-        out = self._rout
-        if mlen > self._rcap:
+        out = rout
+        if mlen > rcap:
             out = _new_array("unsigned char[]", mlen)
             if mlen <= _SCRATCH_KEEP:
-                self._rout, self._rcap = out, mlen
+                rout, rcap = out, mlen
         src = _ffi.from_buffer("unsigned char[]", data)  # a pointer: no copy of a large box
-        failed = _lib.crypto_box_open_easy_afternm(
-            out, src + (start + 16), size - 8, self._recv_prefix + short, self._key
-        )
+        failed = unbox(out, src + (start + 16), size - 8, recv_prefix + short, key)
         _ffi.release(src)
         if failed:
             _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
-        self._peer_nonce = short
-        return self._inner_flags(out[0]), _ffi.buffer(out, mlen)[1:]
+        peer = short
+        return _inner_flags(out[0]), cbuffer(out, mlen)[1:]
 
-    @staticmethod
-    def _inner_flags(flags: int) -> int:
-        if flags > 2:
-            _refuse(
-                f"MESSAGE flags {flags:#04x} set reserved bits or COMMAND with MORE",
-                ZMTP_MALFORMED_COMMAND_MESSAGE,
-            )
-        return _OUTER_FLAGS[flags]
+    return seal_frame, open_frame
+
+
+def _check_sequence(short: bytes, last: bytes, command: str) -> None:
+    # Equal-length big-endian octets compare as the numbers they encode.
+    if short <= last:
+        _refuse(
+            f"{command} short nonce {int.from_bytes(short, 'big')} does not follow the "
+            f"peer's last one {int.from_bytes(last, 'big')} (replay or reorder)",
+            ZMTP_INVALID_SEQUENCE,
+        )
 
 
 def _check_key(what: str, key: bytes) -> None:
