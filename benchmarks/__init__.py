@@ -1,6 +1,7 @@
 """Benchmarks: vmzmq against pyzmq (libzmq) and a raw-socket ceiling, in one run.
 
-``python -m benchmarks [--quick] [--repeat N] [--only PATTERN] [--json PATH] [--vmci]``, or
+``python -m benchmarks [--quick] [--repeat N] [--only PATTERN] [--json PATH] [--vmci]``
+(``--hvsock``: the host <-> virtio guest rows of ``benchmarks/hvsock.py`` instead), or
 from Python ``benchmarks.main(argv)`` (exit status) / ``benchmarks.run(...)`` (the results).
 This module imports neither library: every sample runs in fresh worker processes.
 """
@@ -12,6 +13,13 @@ from typing import Any
 
 def main(argv: list[str] | None = None) -> int:
     """The command line: run, print the table, write the JSON; return the exit status."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if "--hvsock" in args:  # host <-> guest rows: boots a virtio guest (benchmarks/hvsock.py)
+        from .hvsock import main as _hvsock
+
+        return _hvsock([a for a in args if a != "--hvsock"])
     from .runner import main as _main
 
     return _main(argv)

@@ -79,6 +79,7 @@ DEFAULT_CACHE = rig.DEFAULT_CACHE
 EXIT_TIMEOUT = rig.EXIT_TIMEOUT      # 124
 EXIT_HARNESS = rig.EXIT_HARNESS      # 125
 FIRST_CID = 3
+DEFAULT_BOOT_TIMEOUT = 900.0  # VirtioGuests' (the CLI keeps run-in-guest's 300 s)
 HOST_CID = 2
 DAEMON_PACKAGE = "vhost-device-vsock"
 DAEMON_GROUP = "vmzmq"
@@ -1024,9 +1025,11 @@ class VirtioGuests:
     their hybrid sockets.  A context manager; indexable (guests[0] is CID 3).
 
     timeout: seconds after start before everything is killed (processes then
-    report VirtioGuestError); boot_timeout: until every guest's agent is up."""
+    report VirtioGuestError); boot_timeout: until every guest's agent is up
+    (default VSOCK_GUEST_BOOT_TIMEOUT or 900 s)."""
 
-    def __init__(self, count: int = 2, *, timeout: float = 900.0, boot_timeout: float = 300.0,
+    def __init__(self, count: int = 2, *, timeout: float = 900.0,
+                 boot_timeout: float | None = None,
                  memory: str | None = None, smp: int | None = None, accel: str | None = None,
                  cache: str | None = None, env: dict | None = None,
                  extra_env: dict | None = None, verbose: bool = False, debug: bool = False,
@@ -1036,7 +1039,11 @@ class VirtioGuests:
         e = os.environ.get
         self.count = count
         self.timeout = timeout
-        self.boot_timeout = boot_timeout
+        # Generous on purpose (VSOCK_GUEST_BOOT_TIMEOUT overrides it): it only has to catch a
+        # hung boot, and a heavily loaded 2-CPU TCG machine can be many times slower than the
+        # 10-30 s a boot of two guests takes here.
+        self.boot_timeout = (boot_timeout if boot_timeout is not None
+                             else float(e("VSOCK_GUEST_BOOT_TIMEOUT", DEFAULT_BOOT_TIMEOUT)))
         self.opts = {
             "memory": memory or e("VSOCK_GUEST_VIRTIO_MEMORY", "2G"),
             "smp": smp or int(e("VSOCK_GUEST_SMP", "2")),
