@@ -350,12 +350,15 @@ def test_curve_large_messages_queued_behind_a_full_kernel_arrive_intact(
     sender.connect(endpoint)
     sender.send(b"first")
     assert recv_within(receiver) == [b"first"]
-    msgs = [os.urandom(MIB) for _ in range(6)] + [os.urandom(100 * KIB), b"last"]
+    msgs: list[list[bytes]] = []
+    for i in range(6):  # small messages and a large multipart one among the large ones
+        msgs += [[os.urandom(MIB)], [b"small %d" % i], [b"", os.urandom(70 * KIB)]]
+    msgs += [[os.urandom(100 * KIB)], [b"last"]]
     for msg in msgs:
-        sender.send(msg)
+        sender.send_multipart(msg)
     for i, msg in enumerate(msgs):
         got = recv_within(receiver)
-        assert len(got) == 1 and got[0] == msg, f"message {i} differs"
+        assert [len(f) for f in got] == [len(f) for f in msg] and got == msg, f"message {i}"
     cleanup_ipc(endpoint)
 
 

@@ -85,6 +85,8 @@ class StreamConnection:
         "encode",
         "frame_one",
         "borrowed_parts",
+        "lent",
+        "draining",
         "raw",
         "ready",
         "closed",
@@ -138,9 +140,13 @@ class StreamConnection:
         self.encode = None
         self.ready = False
         self.frame_one = None  # the codec's framing of one-frame messages (see offer_one)
-        # Whether encode_message_parts lends us the mechanism's buffers (CURVE): what the
-        # kernel does not take at once is copied before the next message reuses them.
+        # Whether encode_message_parts lends us the mechanism's buffer for large messages
+        # (CURVE): valid until the next large message is encoded. While what the kernel did
+        # not take of it waits in ``out`` (``lent``), later messages wait in the pipe, not
+        # encoded, so the buffer is never copied (see _send_large).
         self.borrowed_parts = False
+        self.lent = False
+        self.draining = False
         self.closed = False
         self.out: deque = deque()
         self.out_msgs = 0
@@ -618,6 +624,9 @@ class StreamConnection:
                 self.close("closed by the application")
                 return
         else:
+            if self.lent:  # a lent buffer is still being written: keep the order, wait
+                self.pipe.outq.append(msg)
+                return
             if len(msg[-1]) >= CORK_BYTES or (len(msg) > 1 and sum(map(len, msg)) >= CORK_BYTES):
                 self._send_large(self.zmtp.encode_message_parts(msg))
                 return
@@ -665,8 +674,9 @@ class StreamConnection:
         if out and not self.want_write:
             self._flush()
         if out:
-            out.append([bytes(p) for p in parts] if self.borrowed_parts else parts)
+            out.append(parts)
             self.out_msgs += 1
+            self.lent = self.borrowed_parts
             if not self.want_write:
                 self._flush()
             return
@@ -679,7 +689,8 @@ class StreamConnection:
             return
         rest = _after(parts, n)
         if rest:
-            out.append([bytes(p) for p in rest] if self.borrowed_parts else rest)
+            self.lent = self.borrowed_parts
+            out.append(rest)
             self.out_msgs += 1
             self._want_write()
 
@@ -725,15 +736,22 @@ class StreamConnection:
             self._update_interest()
 
     def drain_pipe(self) -> None:
-        """Move messages that waited in the pipe (no connection yet) into this connection."""
+        """Move messages that waited in the pipe (no connection yet, or behind a lent
+        buffer) into this connection, as long as the kernel takes them: the rest are
+        encoded only once it has room again (``_flush`` calls back), so a backlog is not
+        encoded, and a lent buffer not overwritten, ahead of time."""
         pipe = self.pipe
         outq = pipe.outq
-        while outq and not self.closed:
-            item = outq.popleft()
-            if type(item) is Subscription:
-                self.send_subscription(item.topic, item.subscribe)
-            else:
-                self.send_message(item)
+        self.draining = True
+        try:
+            while outq and not self.closed and not self.want_write and not self.lent:
+                item = outq.popleft()
+                if type(item) is Subscription:
+                    self.send_subscription(item.topic, item.subscribe)
+                else:
+                    self.send_message(item)
+        finally:
+            self.draining = False
 
     def _flush(self) -> None:
         out = self.out
@@ -808,9 +826,12 @@ class StreamConnection:
         if not out:
             self.out_msgs = 0
             self.pong_waiting = False
+            self.lent = False
             if self.want_write:
                 self.want_write = False
                 self._update_interest()
+            if self.pipe is not None and self.pipe.outq and self.ready and not self.draining:
+                self.drain_pipe()
             if self.lingering or (self.connecter is not None and self.connecter.lingering):
                 self._linger_check()
         elif not self.want_write and not self.closed:

@@ -437,9 +437,10 @@ class ZmtpConnection:
         """The bytes of :meth:`encode_message` as a list of buffers for ``sendmsg``; frames
         of 64 KiB or more are the objects passed in, not copies.
 
-        With a wrapping mechanism (``borrows_buffers``) a one-frame message comes back as a
-        view of the mechanism's own buffer, valid until the next encode on this connection:
-        the caller copies what it keeps (what the kernel did not take at once).
+        With a wrapping mechanism (``borrows_buffers``) a large one-frame message comes back
+        as a view of the mechanism's own buffer, valid until the next large message is
+        encoded on this connection (smaller messages and commands do not touch it): the
+        caller finishes writing it, or copies it, before encoding the next large one.
         """
         if self._plain:
             return encode_message_parts(frames)

@@ -555,15 +555,16 @@ def _traffic(
     Each direction boxes into an array kept between calls (never zeroed), and the result is
     copied out once. Sealing a large body copies it into the array behind room for the
     headers and seals it in place (libsodium's secretbox with c + 16 == m); with ``borrow``
-    that frame comes back as a view of the array, valid until the next call, so a message
-    the kernel takes at once is never copied again. A large box is opened through a pointer
-    into the received buffer, not a slice of it.
+    that frame comes back as a view of the array, valid until the next large frame is sealed
+    (small ones have an array of their own), so the engine can send it without a copy. A
+    large box is opened through a pointer into the received buffer, not a slice of it.
     """
     box = _lib.crypto_box_easy_afternm
     unbox = _lib.crypto_box_open_easy_afternm
     cbuffer = _ffi.buffer
-    wout = _new_array("unsigned char[]", _SMALL_CAP)
-    wcap = _SMALL_CAP
+    wsmall = _new_array("unsigned char[]", _SMALL_CAP)
+    wout: Any = None  # large frames' own array: what is lent stays apart from small frames
+    wcap = 0
     small = bytearray(_SLICE_BELOW)  # a small frame's plaintext, read back as a bytearray
     small_ptr = _ffi.from_buffer("unsigned char[]", small)
     small_view = memoryview(small)
@@ -576,9 +577,9 @@ def _traffic(
         nonce += 1
         size = len(body)
         if size < _IN_PLACE_FROM:
-            if box(wout, _INNER_FLAGS[flags] + body, size + 1, send_prefix + short, key):
+            if box(wsmall, _INNER_FLAGS[flags] + body, size + 1, send_prefix + short, key):
                 raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
-            return _SMALL_HEADS[size] + short + cbuffer(wout, size + 17)
+            return _SMALL_HEADS[size] + short + cbuffer(wsmall, size + 17)
         total = size + _LARGE_OVERHEAD
         out = wout
         if total > wcap:

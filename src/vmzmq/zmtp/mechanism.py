@@ -123,7 +123,8 @@ class Mechanism:
         """The ZMTP data frame that carries one outgoing frame (wraps_frames only).
 
         With ``borrow`` a large frame may come back as a view of the mechanism's own buffer,
-        valid until its next ``seal_frame``: the caller copies whatever it keeps longer.
+        valid until the next large frame is sealed: the caller copies whatever it keeps
+        longer.
         """
         command = self.wrap_frame(flags, bytes(body))
         return frame_header(0, len(command)) + command
