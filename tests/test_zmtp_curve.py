@@ -236,7 +236,8 @@ def test_portable_and_direct_traffic_paths_agree(portable: str) -> None:
     msgs = [[bytes([i % 251]) * n] for i, n in enumerate(sizes)] + [[b"a", b"", b"c" * 5000]]
     for sender, receiver in ((c, s), (s, c)):
         wire = b"".join(sender.encode_message(m) for m in msgs) + sender.encode_ping(1, b"p")
-        assert receiver.receive(wire) == [*msgs, Ping(1, b"p")]
+        wire += b"".join(sender.encode_message(m) for m in msgs[:3])  # a run after a command
+        assert receiver.receive(wire) == [*msgs, Ping(1, b"p"), *msgs[:3]]
         parts = b"".join(bytes(p) for p in sender.encode_message_parts([b"z" * 70_000]))
         assert receiver.receive(parts) == [[b"z" * 70_000]]
         for size in sizes:  # one frame, as the burst path frames it

@@ -317,6 +317,7 @@ class ZmtpConnection:
             decoder.data_allowed = True
             if self._wrapped:
                 decoder.open_wrapped = mech.open_frame
+                decoder.open_run = mech.open_run
                 decoder.on_wrapped_command = self._on_wrapped_command
             limit = max_message_size_limit(self.max_message_size)
             decoder.command_limit = limit + WRAP_OVERHEAD if self._wrapped else limit

@@ -187,6 +187,7 @@ class FrameDecoder:
         "data_allowed",
         "stopped",
         "open_wrapped",
+        "open_run",
         "on_wrapped_command",
         "_parts",
         "_msize",
@@ -217,6 +218,12 @@ class FrameDecoder:
         self.stopped = False
         self.open_wrapped: Callable[[Any, int, int], tuple[int, bytes] | None] | None = None
         self.on_wrapped_command: Callable[[bytes, list[Any]], None] = on_command
+        #: Optional, with open_wrapped: ``open_run(data, pos, n, append)`` opens consecutive
+        #: short (2-octet header) wrapped frames from ``pos`` that carry whole one-frame
+        #: messages, appending each body, and returns ``(pos, None)`` at the first frame it
+        #: leaves alone, or ``(end, (flags, body))`` after one it opened that carries
+        #: anything else (a part of a multipart message, a command).
+        self.open_run: Callable[[bytes, int, int, Callable], tuple[int, Any]] | None = None
         self._parts: list[bytes] = []  # frames of the data message in progress
         self._msize = 0  # sum of their sizes
         self._head = b""  # an incomplete frame header (at most 8 octets) left by the last read
@@ -509,7 +516,19 @@ class FrameDecoder:
         limit = self._limit
         append = events.append
         bare = self._bare
+        # The mechanism's own loop, if it has one, takes runs of the commonest case (short
+        # wrapped frames each carrying a one-frame message: no limit can be reached there).
+        run = self.open_run if bare and limit >= 255 and cmax >= 255 else None
         while n - pos >= 2:
+            if run is not None and not self._parts:
+                pos, got = run(d, pos, n, append)
+                if got is not None:  # it stopped after a frame that is not such a message
+                    self._opened(got, d, pos, pos, events)
+                    if self.stopped or self.open_wrapped is not open_:
+                        return pos
+                    continue
+                if n - pos < 2:
+                    break
             flags = d[pos]
             if flags == 0:
                 size = d[pos + 1]

@@ -36,8 +36,8 @@ can never override.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from .commands import READY, parse_properties, ready_body
 from .errors import ZMTP_UNEXPECTED_COMMAND, AuthFailed, ProtocolError
@@ -118,6 +118,10 @@ class Mechanism:
     def unwrap_frame(self, name: bytes, data: bytes) -> tuple[int, bytes]:
         """Return (flags, body) of the frame carried by a received command (wraps_frames only)."""
         raise NotImplementedError
+
+    #: Optionally, the traffic path's loop over runs of short wrapped frames that carry
+    #: one-frame messages: see ``FrameDecoder.open_run`` (wraps_frames only).
+    open_run: Callable[[bytes, int, int, Callable[[bytes], None]], tuple[int, Any]] | None = None
 
     def seal_frame(self, body: BytesLike, flags: int = 0, borrow: bool = False) -> BytesLike:
         """The ZMTP data frame that carries one outgoing frame (wraps_frames only).
