@@ -563,11 +563,11 @@ def _traffic(
     unbox = _lib.crypto_box_open_easy_afternm
     cbuffer = _ffi.buffer
     wsmall = _new_array("unsigned char[]", _SMALL_CAP)
+    wsmall_out = cbuffer(wsmall, _SMALL_CAP)  # sliced: one copy out, no object per call
     wout: Any = None  # large frames' own array: what is lent stays apart from small frames
     wcap = 0
-    small = bytearray(_SLICE_BELOW)  # a small frame's plaintext, read back as a bytearray
-    small_ptr = _ffi.from_buffer("unsigned char[]", small)
-    small_view = memoryview(small)
+    small = _new_array("unsigned char[]", _SLICE_BELOW)  # a small frame's plaintext
+    small_out = cbuffer(small, _SLICE_BELOW)
     rout: Any = None
     rcap = 0
 
@@ -579,7 +579,7 @@ def _traffic(
         if size < _IN_PLACE_FROM:
             if box(wsmall, _INNER_FLAGS[flags] + body, size + 1, send_prefix + short, key):
                 raise RuntimeError("libsodium could not seal a MESSAGE")  # not reached
-            return _SMALL_HEADS[size] + short + cbuffer(wsmall, size + 17)
+            return _SMALL_HEADS[size] + short + wsmall_out[: size + 17]
         total = size + _LARGE_OVERHEAD
         out = wout
         if total > wcap:
@@ -603,11 +603,11 @@ def _traffic(
                 return None
             short = data[start + 8 : start + 16]
             if short > peer:
-                if unbox(small_ptr, data[start + 16 : end], size - 8, recv_prefix + short, key):
+                if unbox(small, data[start + 16 : end], size - 8, recv_prefix + short, key):
                     _refuse("cannot open MESSAGE", ZMTP_CRYPTOGRAPHIC)
                 peer = short
                 flags = small[0]
-                body = bytes(small_view[1 : size - 24])
+                body = small_out[1 : size - 24]
                 return (_inner_flags(flags), body) if flags else (0, body)
         elif data[start : start + 8] != _MESSAGE_HEAD:
             return None
@@ -650,11 +650,11 @@ def _traffic(
                 break
             short = data[start + 8 : start + 16]
             if short <= peer or unbox(
-                small_ptr, data[start + 16 : end], size - 8, recv_prefix + short, key
+                small, data[start + 16 : end], size - 8, recv_prefix + short, key
             ):
                 break  # open_frame opens it again, and refuses it
             peer = short
-            body = bytes(small_view[1 : size - 24])
+            body = small_out[1 : size - 24]
             if small[0]:
                 return end, (_inner_flags(small[0]), body)
             append(body)
