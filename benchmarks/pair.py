@@ -26,20 +26,29 @@ from .worker import connected_push, curve_server
 
 
 def _side(
-    role: str, lib: str, endpoint: str, count: int, size: int, sndbuf: int, keys: dict | None
+    role: str, lib: str, endpoint: str, count: int, size: int, sndbuf: int, keys: dict | None,
+    stall: float,
 ) -> None:
     zmq = importlib.import_module("zmq" if lib == "pyzmq" else "vmzmq")
     ctx = zmq.Context()
     if role == "pull":
         s = ctx.socket(zmq.PULL)
         curve_server(zmq, s, keys)
+        # A pair that stops delivering says how far it got instead of hanging.
+        s.setsockopt(zmq.RCVTIMEO, int(stall * 1000))
         s.bind(endpoint)
         print("ready", flush=True)
         recv = s.recv
-        recv()
-        t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
-        for _ in range(count - 1):
+        got = 0
+        try:
             recv()
+            got = 1
+            t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+            for got in range(1, count):  # noqa: B007  (got: received before this one)
+                recv()
+        except zmq.Again:
+            sys.exit(f"{lib} pull: received {got} of {count} messages, then nothing for "
+                     f"{stall:g} s")
         wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
         proc = time.process_time() - p0
         n = count - 1
@@ -55,7 +64,7 @@ def _side(
         for _ in range(count):
             send(msg)
         wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
-        s.close(linger=-1)
+        s.close(linger=int(stall * 1000))
         ctx.term()  # returns once all is delivered: the I/O thread's work counts too
         proc = time.process_time() - p0
         print(f"{lib} push: main thread {cpu / count * 1e9:,.0f} ns/msg "
@@ -74,13 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sndbuf", type=int, default=0, help="ZMQ_SNDBUF on the PUSH (0: unset)")
     ap.add_argument("--curve", action="store_true",
                     help="CURVE on both sides (keys from the library's curve_keypair())")
+    ap.add_argument("--stall", type=float, default=120.0,
+                    help="give up (exit status 1) when nothing arrives for this long, s")
     ap.add_argument("--role", choices=("push", "pull"), help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
     ap.add_argument("--keys", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.role:
         keys = json.loads(args.keys) if args.keys else None
-        _side(args.role, args.lib, args.endpoint, args.count, args.size, args.sndbuf, keys)
+        _side(args.role, args.lib, args.endpoint, args.count, args.size, args.sndbuf, keys,
+              args.stall)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         if args.transport == "ipc":
@@ -93,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 endpoint = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
         common = [sys.executable, "-m", "benchmarks.pair", "--lib", args.lib,
                   "--count", str(args.count), "--size", str(args.size),
-                  "--sndbuf", str(args.sndbuf), "--endpoint", endpoint]
+                  "--sndbuf", str(args.sndbuf), "--stall", str(args.stall),
+                  "--endpoint", endpoint]
         env = dict(os.environ)
         src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), src) if p)
