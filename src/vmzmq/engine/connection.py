@@ -608,6 +608,17 @@ class StreamConnection:
             self._flush()  # see send_message
         return True
 
+    def take_corked(self, data: bytes, count: int) -> None:
+        """``count`` framed messages in ``data``, corked for this connection by a burst it
+        shared with others (engine/fanout.py): queue them and write."""
+        if self.closed:
+            return
+        self.out.append(data)
+        self.out_msgs += count
+        self.cork_bytes += len(data)
+        if not self.want_write:
+            self._flush()
+
     def send_message(self, msg: list) -> None:
         """Encode and send a message (the owning socket's lock is held).
 

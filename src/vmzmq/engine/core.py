@@ -145,6 +145,7 @@ class SocketCore:
         # exactly while that call is queued. A wait writes them first, and leaves the list
         # to the queued call.
         self.uncork_list: list = []
+        self.fan: Any = None  # a publisher's shared burst (engine/fanout.py), if it has one
         # Changes whenever a connection comes, goes, or stops or resumes reading.
         self.conn_version = 0
         self._wait_set: tuple | None = None
@@ -552,6 +553,8 @@ class SocketCore:
             if self.closed:
                 return
             self.closed = True
+            if self.fan is not None:
+                self.fan.flush()  # what a shared burst gathered is queued output too
             self.release_lent()
             ctx = self.context
             for name in list(self.inproc_bound):

@@ -6,6 +6,7 @@ import errno
 import logging
 from collections import deque
 
+from ..engine.fanout import FanOut
 from ..engine.pipe import Pipe, StreamPipe, Subscription
 from ..error import with_detail
 from .base import Pattern
@@ -47,6 +48,8 @@ class XPub(Pattern):
         self.last_pipe: Pipe | None = None
         # XPUB_MANUAL: what each peer asked for, to report its cancels when it leaves
         self.requested = SubscriptionIndex()
+        # One corked burst shared by every subscriber while all of them want everything.
+        self.fan = core.fan = FanOut(core)
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
@@ -62,6 +65,7 @@ class XPub(Pattern):
         return True
 
     def detach(self, pipe: Pipe) -> None:
+        self.fan.flush()
         self.over_budget.discard(pipe)
         for pipes in (self.pipes, self.polled, self.waiting):
             try:
@@ -137,6 +141,14 @@ class XPub(Pattern):
 
     def send(self, msg: list) -> bool:
         self._take_input()
+        opts = self.options
+        if len(msg) == 1 and not opts.invert_matching and not opts.xpub_nodrop:
+            subs = self.subs
+            everyone = subs.everyone()
+            if everyone is not None and len(everyone) > 1:
+                if self.fan.offer(msg[0], everyone, subs.version):
+                    return True
+        self.fan.flush()  # whatever else goes to a member goes after the shared burst
         topic = msg[0]
         if self.options.invert_matching:
             matched = self.subs.matches(topic)

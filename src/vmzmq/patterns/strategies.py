@@ -140,13 +140,23 @@ class SubscriptionIndex:
     two cancels). Matching looks up each distinct subscription length's prefix of the
     topic, which is cheap because real subscription sets have few distinct lengths."""
 
-    __slots__ = ("by_topic", "_lengths", "usage")
+    __slots__ = ("by_topic", "_lengths", "usage", "version")
 
     def __init__(self) -> None:
         self.by_topic: dict[bytes, dict[Pipe, int]] = {}
         self._lengths: dict[int, int] = {}
         #: Per pipe: [distinct topics, their octets], to bound what one peer may make us hold.
         self.usage: dict[Pipe, list[int]] = {}
+        #: Moves whenever a pipe gains or loses a topic (see ``everyone``).
+        self.version = 0
+
+    def everyone(self) -> dict[Pipe, int] | None:
+        """The pipes every message goes to when the one subscription is the empty topic
+        (all subscribers want everything), else None: ``matches`` then gives these pipes for
+        any topic, for as long as ``version`` stays."""
+        if len(self.by_topic) == 1:
+            return self.by_topic.get(b"")
+        return None
 
     def add(self, topic: bytes, pipe: Pipe) -> bool:
         """Record that ``pipe`` wants ``topic``; True if it is the topic's first subscriber.
@@ -160,6 +170,7 @@ class SubscriptionIndex:
             self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
         first = not pipes
         if pipe not in pipes:
+            self.version += 1
             used = self.usage.get(pipe)
             if used is None:
                 used = self.usage[pipe] = [0, 0]
@@ -184,6 +195,7 @@ class SubscriptionIndex:
         pipes = self.by_topic.get(topic)
         if pipes is None or pipe not in pipes:
             return False
+        self.version += 1
         del pipes[pipe]
         used = self.usage[pipe]
         used[0] -= 1
@@ -196,6 +208,7 @@ class SubscriptionIndex:
     def remove_pipe(self, pipe: Pipe) -> list[bytes]:
         """Drop every subscription of a pipe; return the topics nobody wants any more."""
         gone = []
+        self.version += 1
         self.usage.pop(pipe, None)
         for topic in list(self.by_topic):
             pipes = self.by_topic[topic]
