@@ -1,8 +1,10 @@
 """Benchmarks: vmzmq against pyzmq (libzmq) and a raw-socket ceiling, in one run.
 
-``python -m benchmarks [--quick] [--repeat N] [--only PATTERN] [--json PATH] [--vmci]``
-(``--hvsock``: the host <-> virtio guest rows of ``benchmarks/hvsock.py`` instead), or
-from Python ``benchmarks.main(argv)`` (exit status) / ``benchmarks.run(...)`` (the results).
+``python -m benchmarks [--quick] [--repeat N] [--only PATTERN] [--json PATH] [--vmci]
+[--scale-rows] [--plot SVG]`` (``--hvsock``: the host <-> virtio guest rows of
+``benchmarks/hvsock.py`` instead; ``--plot-from JSON --plot SVG``: redraw the growth plot of
+an earlier run's scale rows), or from Python ``benchmarks.main(argv)`` (exit status) /
+``benchmarks.run(...)`` (the results).
 This module imports neither library: every sample runs in fresh worker processes.
 """
 

@@ -97,10 +97,13 @@ def git_commit(repo: Path) -> str | None:
 
 
 def add_ratios(entry: dict) -> None:
-    """Add value ratios and "x as fast" speeds of vmzmq against pyzmq and raw, and the target."""
+    """Add value ratios and "x as fast" speeds of vmzmq against pyzmq and raw, the ratio of
+    their CPU per message (all sides together), and whether the target is met: ``met_time``
+    (the speed), ``met_cpu`` (the CPU condition, if the target has one) and ``met`` (both)."""
     med = entry["median"]
     lower = entry["better"] == "lower"
     v = med.get("vmzmq")
+    cpu = entry.get("cpu_us_total_median", {})
     for other in ("pyzmq", "raw"):
         o = med.get(other)
         if v and o:
@@ -109,10 +112,19 @@ def add_ratios(entry: dict) -> None:
         else:
             entry[f"ratio_vs_{other}"] = None
             entry[f"speed_vs_{other}"] = None
+        vc, oc = cpu.get("vmzmq"), cpu.get(other)
+        entry[f"cpu_ratio_vs_{other}"] = vc / oc if vc and oc else None
     target = entry.get("target")
     if target:
         speed = entry.get(f"speed_vs_{target['against']}")
-        target["met"] = None if speed is None else speed >= target["speed"]
+        met = None if speed is None else speed >= target["speed"]
+        target["met_time"] = met
+        if target.get("cpu") is not None:
+            ratio = entry.get(f"cpu_ratio_vs_{target['against']}")
+            target["met_cpu"] = None if ratio is None else ratio <= target["cpu"]
+            if met is not False:
+                met = target["met_cpu"] and met
+        target["met"] = met
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -134,11 +146,18 @@ def fmt_value(entry: dict, value: float | None) -> str:
         return f"{value:.1f} MiB"
     if unit == "conn/s":
         return f"{value:,.0f} conn/s"
+    if unit == "req/s":
+        return f"{value / 1e3:.1f}k req/s"
+    if unit in ("us/socket", "KiB/conn", "KiB/socket"):
+        return f"{value:.1f} {unit}"
     return f"{value:.3g} {unit}"
 
 
+MEMORY_UNITS = ("MiB", "KiB/conn", "KiB/socket")
+
+
 def fmt_compare(entry: dict, other: str) -> str:
-    if entry["unit"] == "MiB":
+    if entry["unit"] in MEMORY_UNITS:
         ratio = entry.get(f"ratio_vs_{other}")
         return "-" if ratio is None else f"{ratio:.2f}x the memory"
     speed = entry.get(f"speed_vs_{other}")
@@ -151,6 +170,8 @@ def fmt_target(entry: dict) -> str:
         return ""
     met = target.get("met")
     verdict = "?" if met is None else ("met" if met else "MISSED")
+    if met is False and target.get("met_cpu") is False:
+        verdict = "MISSED (CPU)" if target.get("met_time") else "MISSED (time and CPU)"
     return f"{target['text']}: {verdict}"
 
 
@@ -208,7 +229,8 @@ def table(results: dict) -> str:
     out.append("")
     out.append(
         f"medians of {opts['repeat']} sample(s) per library, taken alternately"
-        f"{' (--quick: not a measurement)' if opts['quick'] else ''}; "
+        f"{' (--quick: not a measurement)' if opts['quick'] else ''}"
+        f"{busy_note(opts.get('busy'))}; "
         "'x as fast' is vmzmq's speed relative to the other "
         "(throughput ratio, or inverse latency ratio); '64KiB'/'1MiB' throughput in MB/s of "
         "payload; latency is one full round trip"
@@ -248,6 +270,12 @@ def table(results: dict) -> str:
     return "\n".join(out)
 
 
+def busy_note(busy: int | None) -> str:
+    if not busy:
+        return ""
+    return f", with {busy} CPU{'s' if busy > 1 else ''} kept busy by another process (--busy)"
+
+
 def cpu_table(results: dict) -> str:
     """Each side's CPU time per message (or round trip), medians, for the cases that have it:
     what a sample cost, which the machine's load changes less than it changes the rates."""
@@ -261,18 +289,25 @@ def cpu_table(results: dict) -> str:
             sides = med.get(lib)
             cells.append(" / ".join(f"{v:.2f}" for v in sides.values()) if sides else "")
         sides = next(iter(med.values()))
-        rows.append([e["name"], " / ".join(sides), *cells])
+        ratio = e.get("cpu_ratio_vs_pyzmq")
+        if ratio is None and med.get("vmzmq") and med.get("pyzmq"):  # a file from before it
+            ratio = sum(med["vmzmq"].values()) / (sum(med["pyzmq"].values()) or 1)
+        rows.append([
+            e["name"], CPU_PER.get(e["kind"], "message"), " / ".join(sides), *cells,
+            "" if ratio is None else f"{ratio:.2f}x",
+        ])
     if not rows:
         return ""
-    head = ["case", "sides", "vmzmq", "pyzmq", "raw"]
+    head = ["case", "per", "sides", "vmzmq", "pyzmq", "raw", "vmzmq/pyzmq (sum)"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
     def line(r: list[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
 
     title = (
-        "CPU time per message (latency: per round trip) of each side's process, all threads, "
-        "us (medians):"
+        "CPU time per message (or round trip, connection, request, socket: see 'per') of each "
+        "side's process(es), all threads, us (medians); the last column is vmzmq's sum of "
+        "the sides over pyzmq's:"
     )
     lines = [
         title,
@@ -280,6 +315,18 @@ def cpu_table(results: dict) -> str:
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
     return "\n".join(lines + [line(r) for r in rows])
+
+
+#: what a row kind's CPU time is divided by
+CPU_PER = {
+    "lat": "round trip",
+    "conn": "connection",
+    "fanout": "delivery",
+    "scale_router": "request",
+    "scale_pubsub": "delivery",
+    "scale_sockets": "socket",
+    "rss": "message sent",
+}
 
 
 def progress_line(entry: dict) -> str:

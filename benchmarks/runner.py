@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import report
-from .cases import LIBS, Case, all_cases
+from .cases import LIBS, Case, Target, all_cases
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -227,6 +227,13 @@ def cpu_per_message(**sides: dict) -> dict:
     return {"cpu_us": cpu} if cpu else {}
 
 
+def cpu_per(count: int, **sides: float | None) -> dict:
+    """``cpu_us``: each side's CPU seconds (several processes' summed) per one of ``count``
+    (messages delivered, requests, connections), in us."""
+    cpu = {side: v / count * 1e6 for side, v in sides.items() if v is not None and count}
+    return {"cpu_us": cpu} if cpu else {}
+
+
 def sample_thr_inproc(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
     w = s.start(role="thr_inproc", lib=lib, size=case.size, count=count)
     res = w.expect("result", deadline)
@@ -237,6 +244,7 @@ def sample_thr_inproc(s: Session, case: Case, lib: str, count: int, deadline: fl
         "mb_per_s": rate * case.size / 1e6,
         "count": res["count"],
         "elapsed": res["elapsed"],
+        **cpu_per(res.get("cpu_count") or res["count"], process=res.get("cpu")),
     }
 
 
@@ -277,7 +285,7 @@ def sample_fanout(s: Session, case: Case, lib: str, count: int, deadline: float)
         sub.expect("ready", deadline)
     pub.command("go")
     results = [sub.expect("result", deadline) for sub in subs]
-    pub.expect("result", deadline)
+    sent = pub.expect("result", deadline)
     s.finish_all(deadline)
     delivered = sum(r["count"] for r in results)
     elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
@@ -286,7 +294,15 @@ def sample_fanout(s: Session, case: Case, lib: str, count: int, deadline: float)
         "count": delivered,
         "elapsed": elapsed,
         "per_subscriber": [r["count"] / (r["end"] - r["start"]) for r in results],
+        **cpu_per(delivered, pub=sent.get("cpu"), subs=sum_cpu(results)),
     }
+
+
+def sum_cpu(events: list[dict]) -> float | None:
+    """The CPU seconds several processes reported together (None if one reported none)."""
+    if any(ev.get("cpu") is None for ev in events):
+        return None
+    return sum(ev["cpu"] for ev in events)
 
 
 def sample_rss(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
@@ -316,6 +332,8 @@ def sample_rss(s: Session, case: Case, lib: str, count: int, deadline: float) ->
         "sent": sent["count"],
         "queued": res["queued"],
         "count": count,
+        # per message sent: the receiver's is the library queueing them (it does not read)
+        **cpu_per(sent["count"], send=sent.get("cpu"), recv=res.get("cpu")),
     }
 
 
@@ -332,11 +350,111 @@ def sample_conn(s: Session, case: Case, lib: str, count: int, deadline: float) -
     ready = server.expect("ready", deadline)
     client = s.start(role="conn_client", **{**spec, "endpoint": ready["endpoint"]})
     res = client.expect("result", deadline)
+    done = server.expect("done", deadline)
     s.finish_all(deadline)
     return {
         "value": res["count"] / res["elapsed"],
         "count": res["count"],
         "elapsed": res["elapsed"],
+        **cpu_per_message(client=res, server=done),  # per connection
+    }
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` near-equal positive shares (fewer if total < parts)."""
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def sample_scale_router(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
+    n = case.params["dealers"]
+    rounds = max(1, count // n)
+    total = n * rounds
+    spec = {"lib": lib, "transport": case.transport, "size": case.size}
+    server = s.start(role="scale_router", dealers=n, count=total, **spec)
+    ready = server.expect("ready", deadline)
+    clients = [
+        s.start(role="scale_dealers", dealers=k, rounds=rounds, endpoint=ready["endpoint"], **spec)
+        for k in shares(n, case.params["procs"])
+    ]
+    for c in clients:
+        c.expect("ready", deadline)
+    idle = server.expect("idle", deadline)
+    for c in clients:
+        c.command("go")
+    results = [c.expect("result", deadline) for c in clients]
+    served = server.expect("result", deadline)
+    for w in (server, *clients):
+        w.command("exit")
+    s.finish_all(deadline)
+    elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return {
+        "count": total,
+        "elapsed": elapsed,
+        "dealers": n,
+        "processes": len(clients),
+        "rounds": rounds,
+        "rss_bytes_before": ready["rss"],
+        "rss_bytes_idle": idle["rss"],
+        "rows": {
+            "": {
+                "value": total / elapsed,
+                # per request: the ROUTER's process, and the DEALERs' processes together
+                **cpu_per(total, router=served.get("cpu"), dealers=sum_cpu(results)),
+            },
+            "idle_rss": {"value": (idle["rss"] - ready["rss"]) / n / 1024},
+        },
+    }
+
+
+def sample_scale_pubsub(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
+    p = case.params
+    per = p["topics"] // p["subscribers"]
+    count = max(1, count // p["topics"]) * p["topics"]
+    spec = {"lib": lib, "transport": case.transport, "size": case.size, "count": count,
+            "topics": p["topics"]}
+    pub = s.start(role="scale_pub", **spec)
+    ready = pub.expect("ready", deadline)
+    subs = []
+    first = 0
+    for k in shares(p["subscribers"], p["procs"]):
+        subs.append(s.start(role="scale_subs", sockets=k, topics_per=per, first=first,
+                            endpoint=ready["endpoint"], **spec))
+        first += k
+    for sub in subs:
+        sub.expect("ready", deadline)
+    pub.command("go")
+    results = [sub.expect("result", deadline) for sub in subs]
+    sent = pub.expect("result", deadline)
+    s.finish_all(deadline)
+    delivered = sum(r["count"] for r in results)
+    elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return {
+        "value": delivered / elapsed,
+        "count": delivered,
+        "sent": sent["count"],
+        "elapsed": elapsed,
+        "processes": len(subs),
+        **cpu_per(delivered, pub=sent.get("cpu"), subs=sum_cpu(results)),
+    }
+
+
+def sample_scale_sockets(s: Session, case: Case, lib: str, count: int, deadline: float) -> dict:
+    n = case.params["sockets"]
+    w = s.start(role="scale_sockets", lib=lib, sockets=n)
+    res = w.expect("result", deadline)
+    s.finish_all(deadline)
+    return {
+        "count": n,
+        "create_s": res["create_s"],
+        "close_s": res["close_s"],
+        "rss_bytes": res["rss_after"] - res["rss_before"],
+        "rows": {
+            "create": {"value": res["create_s"] / n * 1e6,
+                       **cpu_per(n, process=res["create_cpu"])},
+            "close": {"value": res["close_s"] / n * 1e6, **cpu_per(n, process=res["close_cpu"])},
+            "rss": {"value": (res["rss_after"] - res["rss_before"]) / n / 1024},
+        },
     }
 
 
@@ -347,6 +465,9 @@ SAMPLERS = {
     "fanout": sample_fanout,
     "rss": sample_rss,
     "conn": sample_conn,
+    "scale_router": sample_scale_router,
+    "scale_pubsub": sample_scale_pubsub,
+    "scale_sockets": sample_scale_sockets,
 }
 
 
@@ -413,11 +534,15 @@ def library_info(env: dict[str, str], lib: str) -> dict:
 # -- the run -----------------------------------------------------------------------------------
 
 
-def select_cases(cases: list[Case], only: str | None, vmci: bool) -> list[Case]:
+def select_cases(
+    cases: list[Case], only: str | None, vmci: bool, scale_rows: bool = False
+) -> list[Case]:
+    """The cases a run takes: the vmci ones only with ``vmci``; the optional (scale) ones only
+    with ``scale_rows`` or when ``only`` is given (which then picks from all cases)."""
     if vmci:
         cases = [c for c in cases if c.transport == "vmci"]
     if not only:
-        return cases
+        return [c for c in cases if scale_rows or not c.optional]
     patterns = [p.strip() for p in only.split(",") if p.strip()]
 
     def matches(name: str) -> bool:
@@ -429,7 +554,7 @@ def select_cases(cases: list[Case], only: str | None, vmci: bool) -> list[Case]:
                 return True
         return False
 
-    return [c for c in cases if matches(c.name)]
+    return [c for c in cases if any(matches(name) for name in [c.name, *c.row_names()])]
 
 
 def count_for(case: Case, quick: bool, scale: float) -> int:
@@ -445,8 +570,11 @@ def run(
     repeat: int | None = None,
     quick: bool = False,
     vmci: bool = False,
+    scale_rows: bool = False,
     scale: float | None = None,
     json_path: str | os.PathLike | None = DEFAULT_JSON,
+    plot: str | os.PathLike | None = None,
+    busy: int = 0,
     timeout: float | None = None,
     pin: str = "none",
     out: TextIO | None = None,
@@ -465,7 +593,7 @@ def run(
     env = child_env()
     started = time.time()
 
-    cases = select_cases(all_cases(), only, vmci)
+    cases = select_cases(all_cases(), only, vmci, scale_rows)
     vsock_reason = vsock_loopback() if any(c.transport == "vmci" for c in cases) else None
     if vmci and vsock_reason:
         raise SystemExit(f"--vmci: {NO_VSOCK}: {vsock_reason}")
@@ -482,6 +610,8 @@ def run(
             "scale": scale,
             "only": only,
             "vmci": vmci,
+            "scale_rows": scale_rows,
+            "busy": busy,
             "timeout_s": timeout,
             "pin": pin,
         },
@@ -493,16 +623,22 @@ def run(
     vmzmq_file = libs_info["vmzmq"].get("file")
     if vmzmq_file and not Path(vmzmq_file).resolve().is_relative_to(REPO_ROOT):
         # e.g. PYTHONPATH=<a git worktree of another commit>/src: say which vmzmq was measured
-        results["vmzmq_commit"] = report.git_commit(Path(vmzmq_file).resolve().parent)
+        results["vmzmq_commit"] = (
+            report.git_commit(Path(vmzmq_file).resolve().parent) or "unknown (not a git work tree)"
+        )
     if keys is not None:  # public keys only: enough to tell runs apart
         results["curve"] = {
             k: v for k, v in keys.items() if k in ("server_public", "client_public",
                                                     "generated_by", "error")
         }
     ipc_dir = tempfile.mkdtemp(prefix="vmzmq-bench-", dir="/tmp")
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+        for _ in range(busy)
+    ]
     try:
         for i, case in enumerate(cases, 1):
-            entry = run_case(
+            entries = run_case(
                 case,
                 repeat,
                 quick,
@@ -516,14 +652,20 @@ def run(
                 pin,
                 keys,
             )
-            results["cases"].append(entry)
-            progress.write(f"[{i}/{len(cases)}] {report.progress_line(entry)}\n")
+            for entry in entries:
+                results["cases"].append(entry)
+                progress.write(f"[{i}/{len(cases)}] {report.progress_line(entry)}\n")
             progress.flush()
     finally:
+        for b in burners:
+            b.kill()
+            b.wait()
         shutil.rmtree(ipc_dir, ignore_errors=True)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results["duration_s"] = round(time.time() - started, 1)
 
+    if plot:
+        write_plot(results, plot, progress)
     if json_path == "-":  # JSON on stdout (e.g. out of the vsock guest), the table aside
         progress.write(report.table(results) + "\n")
         out.write(json.dumps(results, indent=1) + "\n")
@@ -539,6 +681,33 @@ def run(
     return results
 
 
+def write_plot(results: dict, path: str | os.PathLike, progress: TextIO) -> bool:
+    """The growth plot of the results' scale rows to ``path`` (an SVG); False if none."""
+    from .plot import write_svg
+
+    if not write_svg(results, path):
+        progress.write(f"no scale rows to plot: {path} not written (run with --scale-rows)\n")
+        return False
+    progress.write(f"growth plot written to {path}\n")
+    return True
+
+
+def target_dict(target: Target | None) -> dict | None:
+    if target is None:
+        return None
+    out = {"against": target.against, "speed": target.speed, "text": target.text}
+    if target.cpu is not None:
+        out["cpu"] = target.cpu
+    return out
+
+
+def spin_env(case: Case, env: dict[str, str]) -> dict[str, str]:
+    """The workers' environment for ``case``: ``VMZMQ_SPIN_US=0`` for a no-spin row."""
+    if case.params.get("spin") is False:
+        return {**env, "VMZMQ_SPIN_US": "0"}
+    return env
+
+
 def run_case(
     case: Case,
     repeat: int,
@@ -552,8 +721,10 @@ def run_case(
     vsock_reason: str | None,
     pin: str = "none",
     curve: dict | None = None,
-) -> dict:
+) -> list[dict]:
+    """The samples of one case, alternating the libraries; its row(s) (``Case.rows``)."""
     count = count_for(case, quick, scale)
+    env = spin_env(case, env)
     entry: dict[str, Any] = {
         "name": case.name,
         "group": case.group,
@@ -564,27 +735,26 @@ def run_case(
         "better": case.better,
         "description": case.description,
         "count": count,
-        "target": (
-            None
-            if case.target is None
-            else {
-                "against": case.target.against,
-                "speed": case.target.speed,
-                "text": case.target.text,
-            }
-        ),
+        "target": target_dict(case.target),
         "samples": {},
         "errors": {},
         "unavailable": {},
         "median": {},
     }
+    if case.kind == "lat":
+        # what the readers of this row's workers spin (us): the environment's, or vmzmq's 50
+        entry["spin_us"] = env.get("VMZMQ_SPIN_US", "50")
+    if "dealers" in case.params or "sockets" in case.params:
+        entry["scale"] = {
+            "family": case.kind.removeprefix("scale_"),
+            "n": case.params.get("dealers") or case.params.get("sockets"),
+        }
     libs = [lib for lib in LIBS if lib in case.libs]
     if case.transport == "vmci" and not vmci:
         why = NO_VSOCK if vsock_reason else "skipped (run with --vmci)"
         entry["status"] = "unavailable"
         entry["unavailable"] = {lib: why for lib in libs}
-        report.add_ratios(entry)
-        return entry
+        return finish_rows(case, entry)
     for lib in libs:
         info = libs_info.get(lib, {})
         if lib != "raw" and "error" in info:
@@ -612,21 +782,63 @@ def run_case(
                 entry["errors"].setdefault(lib, []).append(str(e))
             finally:
                 session.kill_all()
-    for lib in libs:
-        values = [smp["value"] for smp in entry["samples"][lib]]
+    entry["status"] = "error" if entry["errors"] else "ok"
+    return finish_rows(case, entry)
+
+
+def finish_rows(case: Case, entry: dict) -> list[dict]:
+    """The case's row(s) from its samples, with medians and ratios: one, or one per
+    ``Case.rows`` (each sample's ``rows[suffix]`` merged into a copy of it)."""
+    if not case.rows:
+        add_medians(entry)
+        report.add_ratios(entry)
+        return [entry]
+    rows = []
+    for row, name in zip(case.rows, case.row_names(), strict=True):
+        e = {
+            **entry,
+            "name": name,
+            "unit": row.unit,
+            "better": row.better,
+            "description": f"{case.description}: {row.description}",
+            "target": target_dict(row.target),
+            "samples": {
+                lib: [
+                    {**{k: v for k, v in smp.items() if k != "rows"}, **smp["rows"][row.suffix]}
+                    for smp in samples
+                ]
+                for lib, samples in entry["samples"].items()
+            },
+            "median": {},
+        }
+        if "scale" in entry:
+            e["scale"] = {**entry["scale"], "row": row.suffix or "value"}
+        add_medians(e)
+        report.add_ratios(e)
+        rows.append(e)
+    return rows
+
+
+def add_medians(entry: dict) -> None:
+    """Per library: the median value, each side's median CPU per message and the median of
+    the sides' sum (``cpu_us_total_median``, what a CPU condition compares)."""
+    for lib, samples in entry["samples"].items():
+        values = [smp["value"] for smp in samples]
         if values:
             entry["median"][lib] = statistics.median(values)
         sides: dict[str, list[float]] = {}
-        for smp in entry["samples"][lib]:
-            for side, us in smp.get("cpu_us", {}).items():
+        totals = []
+        for smp in samples:
+            cpu = smp.get("cpu_us", {})
+            for side, us in cpu.items():
                 sides.setdefault(side, []).append(us)
+            if cpu:
+                totals.append(sum(cpu.values()))
         if sides:
             entry.setdefault("cpu_us_median", {})[lib] = {
                 side: statistics.median(v) for side, v in sides.items()
             }
-    entry["status"] = "error" if entry["errors"] else "ok"
-    report.add_ratios(entry)
-    return entry
+            entry.setdefault("cpu_us_total_median", {})[lib] = statistics.median(totals)
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -660,6 +872,24 @@ def parser() -> argparse.ArgumentParser:
         "of tools/vsock-guest/run-in-guest",
     )
     p.add_argument(
+        "--scale-rows",
+        action="store_true",
+        help="also run the scale rows (scale.*: a ROUTER with 10/100/1000 DEALERs, a PUB "
+        "with 1000 topics and 100 SUBs, 10^2-10^4 sockets in one context; ~2-3 min); "
+        "--only can name them without this",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="SVG",
+        help="write the growth plot of the scale rows (time and memory against the number "
+        "of peers or sockets, vmzmq and pyzmq) to this SVG file, e.g. docs/scale.svg",
+    )
+    p.add_argument(
+        "--plot-from",
+        metavar="JSON",
+        help="with --plot: draw the plot from a results file written earlier, and exit",
+    )
+    p.add_argument(
         "--scale",
         type=float,
         default=None,
@@ -689,28 +919,50 @@ def parser() -> argparse.ArgumentParser:
         help="CPU affinity of the worker processes: none (default: the scheduler "
         "decides), same (all on one CPU), split (round-robin over the CPUs)",
     )
+    p.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep N CPUs busy during the run, each with a process of its own that spins "
+        "(issue 20's targets hold on a quiet machine and with one CPU busy)",
+    )
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.plot_from:
+        if not args.plot:
+            parser().error("--plot-from needs --plot OUT")
+        results = json.loads(Path(args.plot_from).read_text())
+        return 0 if write_plot(results, args.plot, sys.stderr) else 1
     if args.show:
         results = json.loads(Path(args.show).read_text())
         print(report.table(results))
         return 0
     if args.list:
-        for case in select_cases(all_cases(), args.only, args.vmci):
-            print(f"{case.name:20} {case.description}")
+        for case in select_cases(all_cases(), args.only, args.vmci, args.scale_rows):
+            if not case.rows:
+                print(f"{case.name:20} {case.description}")
+            else:
+                for row, name in zip(case.rows, case.row_names(), strict=True):
+                    print(f"{name:20} {case.description}: {row.description}")
         return 0
     if args.repeat is not None and args.repeat < 1:
         parser().error("--repeat must be >= 1")
+    if args.busy < 0:
+        parser().error("--busy must be >= 0")
     results = run(
         only=args.only,
         repeat=args.repeat,
         quick=args.quick,
         vmci=args.vmci,
+        scale_rows=args.scale_rows,
         scale=args.scale,
+        plot=args.plot,
+        busy=args.busy,
         timeout=args.timeout,
         pin=args.pin,
         json_path=None if args.no_json else args.json,

@@ -6,7 +6,8 @@ imports only that library, so vmzmq and libzmq never share a process. It talks t
 through JSON lines: it writes events on stdout (``{"event": "ready", ...}``,
 ``{"event": "result", ...}``) and reads commands (``go``, ``measure``, ``exit``) on stdin. The
 throughput and latency roles also report the CPU time their process (all its threads) spent on
-the measured messages (``cpu``, seconds of ``time.process_time()``).
+the measured messages (``cpu``, seconds of ``time.process_time()``), and so do the fan-out,
+connection-setup, memory and scale roles (``benchmarks/scale.py``: many peers, many sockets).
 
 CURVE: a spec with ``"curve"`` (the run's keys, see ``curve_keys``) makes the binding side the
 CURVE server and the connecting side the client; the raw ceiling then boxes and opens every
@@ -518,10 +519,12 @@ def thr_inproc(spec: dict) -> None:
     push.connect("inproc://bench")
     msg = b"x" * size
     send = push.send
+    cpu0 = time.process_time()  # both threads: sender and receiver
     for _ in range(n):
         send(msg)
     t.join()
-    emit("result", elapsed=result["elapsed"], count=n - 1)
+    cpu = time.process_time() - cpu0
+    emit("result", elapsed=result["elapsed"], count=n - 1, cpu=cpu, cpu_count=n)
     push.close()
     pull.close()
     ctx.term()
@@ -667,13 +670,13 @@ def fan_pub(spec: dict) -> None:
             raise SystemExit("stdin closed")
     msg = b"D" + b"x" * (size - 1)
     send = s.send
-    start = time.monotonic()
+    start, cpu0 = time.monotonic(), time.process_time()
     for _ in range(n):
         send(msg)
     sent = time.monotonic()
     s.close()
-    ctx.term()
-    emit("result", start=start, sent=sent, end=time.monotonic())
+    ctx.term()  # lingers until every subscriber has it all: the I/O work counts
+    emit("result", start=start, sent=sent, end=time.monotonic(), cpu=time.process_time() - cpu0)
 
 
 def fan_sub(spec: dict) -> None:
@@ -691,11 +694,11 @@ def fan_sub(spec: dict) -> None:
     msg = recv()
     while msg[:1] == b"W":
         msg = recv()
-    start = time.monotonic()
+    start, cpu0 = time.monotonic(), time.process_time()
     for _ in range(n - 1):
         recv()
     end = time.monotonic()
-    emit("result", start=start, end=end, count=n - 1)
+    emit("result", start=start, end=end, count=n - 1, cpu=time.process_time() - cpu0)
     s.close()
     ctx.term()
 
@@ -716,7 +719,9 @@ def rss_recv(spec: dict) -> None:
         reset_peak_rss()
         emit("baseline", rss=base["VmRSS"])
         held: deque = deque()
+        cpu0 = time.process_time()
         raw_read(conn, spec["count"], size, held)
+        cpu = time.process_time() - cpu0
         after = proc_status()
         emit(
             "result",
@@ -724,6 +729,7 @@ def rss_recv(spec: dict) -> None:
             peak=after["VmHWM"],
             rss=after["VmRSS"],
             queued=len(held),
+            cpu=cpu,
         )
         return
     zmq = load(lib)
@@ -737,6 +743,7 @@ def rss_recv(spec: dict) -> None:
     base = proc_status()
     reset_peak_rss()
     emit("baseline", rss=base["VmRSS"])
+    cpu0 = time.process_time()  # the library's queueing work (its I/O thread) counts
     wait_command("measure")
     # Let the library drain the kernel buffers: wait until RSS stops moving.
     last, steady, deadline = -1, 0, time.monotonic() + 10
@@ -746,6 +753,7 @@ def rss_recv(spec: dict) -> None:
         last = rss
         time.sleep(0.05)
     after = proc_status()
+    cpu = time.process_time() - cpu0
     queued = 0
     while True:
         try:
@@ -753,7 +761,14 @@ def rss_recv(spec: dict) -> None:
         except zmq.Again:
             break
         queued += 1
-    emit("result", baseline=base["VmRSS"], peak=after["VmHWM"], rss=after["VmRSS"], queued=queued)
+    emit(
+        "result",
+        baseline=base["VmRSS"],
+        peak=after["VmHWM"],
+        rss=after["VmRSS"],
+        queued=queued,
+        cpu=cpu,
+    )
     s.close(linger=0)
     ctx.term()
 
@@ -765,8 +780,9 @@ def rss_send(spec: dict) -> None:
         s = raw_connect(endpoint)
         raw_send(s, msg, 1)
         wait_command("go")
+        cpu0 = time.process_time()
         raw_send(s, msg, n)
-        emit("sent", count=n)
+        emit("sent", count=n, cpu=time.process_time() - cpu0)
         wait_command("exit")
         s.close()
         return
@@ -776,6 +792,7 @@ def rss_send(spec: dict) -> None:
     s.connect(endpoint)
     s.send(msg)
     wait_command("go")
+    cpu0 = time.process_time()
     sent = 0
     if spec["blocking"]:
         for _ in range(n):
@@ -796,7 +813,7 @@ def rss_send(spec: dict) -> None:
                 elif now - stalled_since > 0.5:
                     break
                 time.sleep(0.001)
-    emit("sent", count=sent)
+    emit("sent", count=sent, cpu=time.process_time() - cpu0)
     wait_command("exit")
     s.close(linger=0)
     ctx.term()
@@ -811,23 +828,32 @@ def conn_server(spec: dict) -> None:
         ls, endpoint = raw_listen(transport, spec)
         emit("ready", endpoint=endpoint)
         buf = bytearray(64)
-        for _ in range(n):
+        cpu0 = 0.0
+        for i in range(n):
+            if i == spec["warmup"]:
+                cpu0 = time.process_time()
             conn = raw_accept(ls)
             k = conn.recv_into(buf)
             conn.sendall(memoryview(buf)[:k])
             conn.close()
-        emit("done")
+        emit("done", count=spec["count"], cpu=time.process_time() - cpu0)
         return
     zmq = load(lib)
     ctx = zmq.Context()
     s = ctx.socket(zmq.ROUTER)
     endpoint = zbind(zmq, s, transport, spec)
     emit("ready", endpoint=endpoint)
-    for _ in range(n):
-        s.send_multipart(s.recv_multipart())
+    recv, send = s.recv_multipart, s.send_multipart
+    for _ in range(spec["warmup"]):
+        send(recv())
+    # Until the last measured connection's reply (the handshakes and closes in between count,
+    # the wait for the next peer costs none; the last peer's close may still be under way).
+    cpu0 = time.process_time()
+    for _ in range(spec["count"]):
+        send(recv())
+    emit("done", count=spec["count"], cpu=time.process_time() - cpu0)
     s.close(linger=0)
     ctx.term()
-    emit("done")
 
 
 def conn_client(spec: dict) -> None:
@@ -855,11 +881,11 @@ def conn_client(spec: dict) -> None:
 
     for _ in range(warmup):
         once()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         once()
     elapsed = time.perf_counter() - start
-    emit("result", elapsed=elapsed, count=n)
+    emit("result", elapsed=elapsed, count=n, cpu=time.process_time() - cpu0)
     if lib != "raw":
         ctx.term()
 
@@ -916,12 +942,32 @@ ROLES = {
 }
 
 
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: the scale roles hold thousands of sockets."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def main(argv: list[str]) -> None:
     spec = json.loads(argv[1])
     if spec.get("cpus"):
         os.sched_setaffinity(0, spec["cpus"])
+    raise_fd_limit()
+    role = ROLES.get(spec["role"])
+    if role is None and spec["role"].startswith("scale_"):
+        from benchmarks.scale import ROLES as SCALE_ROLES
+
+        role = SCALE_ROLES.get(spec["role"])
+    if role is None:
+        raise SystemExit(f"unknown role {spec['role']!r}")
     try:
-        ROLES[spec["role"]](spec)
+        role(spec)
     except SystemExit:
         raise
     except BaseException as e:  # report, then fail: the runner shows the message

@@ -1,5 +1,6 @@
 """Smoke test of the benchmark runner (``python -m benchmarks --quick``): it runs, prints the
-table and writes parseable JSON with medians and ratios. No timing is asserted."""
+table and writes parseable JSON with medians, ratios and CPU per message, for every row kind
+(the scale rows and their growth plot included). No timing is asserted."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,7 @@ def test_quick_run_writes_table_and_json(tmp_path: Path) -> None:
     assert results["machine"]["python"]
     assert results["options"]["quick"] is True
     cases = {c["name"]: c for c in results["cases"]}
-    assert set(cases) == {"thr.tcp.64B", "lat.ipc.64B", "rss.hwm.1KiB"}
+    assert set(cases) == {"thr.tcp.64B", "lat.ipc.64B", "lat.ipc.64B.nospin", "rss.hwm.1KiB"}
     for case in cases.values():
         assert case["status"] == "ok", case["errors"]
         for lib in ("vmzmq", "pyzmq"):
@@ -64,7 +66,23 @@ def test_quick_run_writes_table_and_json(tmp_path: Path) -> None:
     for lib in ("vmzmq", "pyzmq", "raw"):
         assert set(cases["thr.tcp.64B"]["cpu_us_median"][lib]) == {"send", "recv"}
         assert cases["thr.tcp.64B"]["samples"][lib][0]["cpu_us"]["recv"] > 0
-        assert set(cases["lat.ipc.64B"]["cpu_us_median"][lib]) == {"client", "server"}
+        for name in ("lat.ipc.64B", "lat.ipc.64B.nospin"):
+            assert set(cases[name]["cpu_us_median"][lib]) == {"client", "server"}
+            assert cases[name]["cpu_us_total_median"][lib] > 0
+    # the memory rows: the sender's CPU per message sent, the (not reading) receiver's
+    assert set(cases["rss.hwm.1KiB"]["cpu_us_median"]["vmzmq"]) == {"send", "recv"}
+    # every latency row twice: with vmzmq's spin (default) and without (VMZMQ_SPIN_US=0 in
+    # every worker of the row: vmzmq and the raw ping-pong read it, pyzmq ignores it)
+    spin, nospin = cases["lat.ipc.64B"], cases["lat.ipc.64B.nospin"]
+    assert spin["spin_us"] == os.environ.get("VMZMQ_SPIN_US", "50")
+    assert nospin["spin_us"] == "0"
+    assert nospin["status"] == "ok" and nospin["median"]["raw"] > 0
+    assert spin["target"]["text"] == "<= 0.30x time, <= 2x CPU"
+    assert spin["target"]["cpu"] == 2.0
+    assert spin["target"]["met_cpu"] in (True, False)
+    assert spin["cpu_ratio_vs_pyzmq"] > 0
+    assert nospin["target"]["text"] == "<= 1.00x time" and "cpu" not in nospin["target"]
+    assert "lat.ipc.64B.nospin" in proc.stdout
     # the HWM case really held messages (bounded by the HWM, not all 20k)
     hwm = cases["rss.hwm.1KiB"]["samples"]["vmzmq"][0]
     assert 0 < hwm["queued"] < hwm["sent"] <= hwm["count"]
@@ -80,7 +98,12 @@ def test_curve_rows_run_both_libraries_with_one_key_set(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = json.loads(out.read_text())
     cases = {c["name"]: c for c in results["cases"]}
-    assert set(cases) == {"thr.tcp.curve.64B", "thr.ipc.curve.1MiB", "lat.ipc.curve.64B"}
+    assert set(cases) == {
+        "thr.tcp.curve.64B",
+        "thr.ipc.curve.1MiB",
+        "lat.ipc.curve.64B",
+        "lat.ipc.curve.64B.nospin",
+    }
     for case in cases.values():
         assert case["status"] == "ok", case["errors"]
         for lib in ("vmzmq", "pyzmq", "raw"):
@@ -100,6 +123,7 @@ def test_curve_rows_run_both_libraries_with_one_key_set(tmp_path: Path) -> None:
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
         "thr.tcp.64B",
         "lat.ipc.64B",
+        "lat.ipc.64B.nospin",
     ]
 
 
@@ -115,7 +139,13 @@ def test_vmci_is_never_a_number_without_vsock(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "not available here (no vsock loopback)" in proc.stdout
     cases = json.loads(out.read_text())["cases"]
-    assert [c["name"] for c in cases] == ["thr.vmci.1MiB", "lat.vmci.64B", "lat.vmci.1KiB"]
+    assert [c["name"] for c in cases] == [
+        "thr.vmci.1MiB",
+        "lat.vmci.64B",
+        "lat.vmci.64B.nospin",
+        "lat.vmci.1KiB",
+        "lat.vmci.1KiB.nospin",
+    ]
     for case in cases:
         assert case["status"] == "unavailable"
         assert case["median"] == {} and case["samples"] == {}
@@ -131,6 +161,137 @@ def test_list_and_filter() -> None:
     assert proc.returncode == 0, proc.stderr
     names = [line.split()[0] for line in proc.stdout.splitlines()]
     assert names == ["fanout.tcp.64B", "conn.tcp", "conn.ipc"]
+    # the scale rows are not in the default run; --scale-rows adds them, --only can name them
+    default = run_bench("--list").stdout.split()
+    assert not any(name.startswith("scale.") for name in default)
+    assert "lat.tcp.64B.nospin" in default
+    listed = run_bench("--list", "--scale-rows").stdout
+    assert "scale.router.tcp.1000.idle_rss" in listed and "scale.sockets.10000.rss" in listed
+    listed = run_bench("--list", "--only", "scale.s").stdout
+    names = [line.split()[0] for line in listed.splitlines()]
+    assert names[:3] == ["scale.sockets.100.create", "scale.sockets.100.close",
+                         "scale.sockets.100.rss"]
+    assert len(names) == 9
+
+
+def test_cpu_of_fanout_connection_and_inproc_rows(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = run_bench("--quick", "--only", "fanout,conn.ipc,thr.inproc.64B", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cases = {c["name"]: c for c in json.loads(out.read_text())["cases"]}
+    sides = {"fanout.tcp.64B": {"pub", "subs"}, "conn.ipc": {"client", "server"},
+             "thr.inproc.64B": {"process"}}
+    for name, expected in sides.items():
+        case = cases[name]
+        assert case["status"] == "ok", case["errors"]
+        for lib in ("vmzmq", "pyzmq"):
+            assert set(case["cpu_us_median"][lib]) == expected, (name, lib)
+            assert case["samples"][lib][0]["cpu_us"], (name, lib)
+            assert case["cpu_us_total_median"][lib] > 0
+        assert case["cpu_ratio_vs_pyzmq"] > 0
+    assert set(cases["conn.ipc"]["cpu_us_median"]["raw"]) == {"client", "server"}
+    table = proc.stdout.split("CPU time per message", 1)[1]
+    for name, per in (("fanout.tcp.64B", "delivery"), ("conn.ipc", "connection")):
+        assert any(line.startswith(f"| {name} ") and per in line for line in table.splitlines())
+
+
+def test_scale_rows_and_growth_plot(tmp_path: Path) -> None:
+    """The scale rows at their smallest sizes (and all socket counts), their CPU per request,
+    delivery or socket, and the SVG drawn from them, at once and again from the JSON."""
+    out, svg, svg2 = tmp_path / "bench.json", tmp_path / "scale.svg", tmp_path / "again.svg"
+    only = "scale.router.tcp.1[0],scale.pubsub,scale.sockets"
+    proc = run_bench("--quick", "--only", only, "--json", str(out), "--plot", str(svg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads(out.read_text())
+    cases = {c["name"]: c for c in results["cases"]}
+    assert set(cases) == {
+        "scale.router.tcp.10", "scale.router.tcp.10.idle_rss", "scale.pubsub.tcp.100",
+        *(f"scale.sockets.{n}.{row}" for n in (100, 1000, 10000)
+          for row in ("create", "close", "rss")),
+    }
+    for case in cases.values():
+        assert case["status"] == "ok", case["errors"]
+        for lib in ("vmzmq", "pyzmq"):
+            assert case["median"][lib] > 0, (case["name"], lib)
+        assert case["speed_vs_pyzmq"] > 0
+    router = cases["scale.router.tcp.10"]
+    assert router["unit"] == "req/s" and router["scale"] == {"family": "router", "n": 10,
+                                                              "row": "value"}
+    sample = router["samples"]["vmzmq"][0]
+    assert sample["dealers"] == 10 and sample["count"] == 10 * sample["rounds"]
+    assert sample["rss_bytes_idle"] > 0 and sample["rss_bytes_before"] > 0
+    assert cases["scale.router.tcp.10.idle_rss"]["unit"] == "KiB/conn"
+    pubsub = cases["scale.pubsub.tcp.100"]
+    assert pubsub["samples"]["pyzmq"][0]["count"] == pubsub["samples"]["pyzmq"][0]["sent"]
+    assert pubsub["target"]["text"] == ">= 1.00x"
+    cpu_sides = {"scale.router.tcp.10": {"router", "dealers"},
+                 "scale.pubsub.tcp.100": {"pub", "subs"},
+                 "scale.sockets.10000.create": {"process"},
+                 "scale.sockets.10000.close": {"process"}}
+    for name, sides in cpu_sides.items():
+        for lib in ("vmzmq", "pyzmq"):
+            assert set(cases[name]["cpu_us_median"][lib]) == sides, (name, lib)
+    assert "cpu_us_median" not in cases["scale.sockets.100.rss"]
+    assert "scale.router.tcp.10.idle_rss" in proc.stdout
+
+    def series(path: Path) -> set[str]:
+        root = ET.parse(path).getroot()  # well-formed
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        return {p.get("data-series") for p in root.iter("{http://www.w3.org/2000/svg}path")}
+
+    drawn = series(svg)
+    assert {"vmzmq", "pyzmq", "vmzmq create", "pyzmq close"} <= drawn
+    redraw = run_bench("--plot-from", str(out), "--plot", str(svg2))
+    assert redraw.returncode == 0, redraw.stderr
+    assert series(svg2) == drawn
+    # a results file with no scale rows draws nothing and says so
+    empty = tmp_path / "none.json"
+    empty.write_text(json.dumps({"cases": []}))
+    none = run_bench("--plot-from", str(empty), "--plot", str(tmp_path / "none.svg"))
+    assert none.returncode == 1 and "no scale rows" in none.stderr
+    assert not (tmp_path / "none.svg").exists()
+
+
+def test_busy_cpu_run(tmp_path: Path) -> None:
+    """``--busy 1``: the run keeps a CPU busy with a process of its own, and says so."""
+    out = tmp_path / "bench.json"
+    proc = run_bench("--quick", "--busy", "1", "--only", "scale.sockets.1[0][0]",
+                     "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "with 1 CPU kept busy by another process" in proc.stdout
+    results = json.loads(out.read_text())
+    assert results["options"]["busy"] == 1
+    assert [c["name"] for c in results["cases"]] == [
+        "scale.sockets.100.create", "scale.sockets.100.close", "scale.sockets.100.rss"]
+
+
+def test_latency_target_with_a_cpu_condition() -> None:
+    """The target logic alone (no run): a row faster than its time target whose CPU per
+    round trip exceeds twice pyzmq's is 'MISSED (CPU)'."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.report import add_ratios, fmt_target
+
+    def entry(vmzmq_us: float, vmzmq_cpu: float) -> dict:
+        e = {
+            "better": "lower",
+            "median": {"vmzmq": vmzmq_us, "pyzmq": 100.0},
+            "cpu_us_total_median": {"vmzmq": vmzmq_cpu, "pyzmq": 50.0},
+            "target": {"against": "pyzmq", "speed": 1 / 0.3, "cpu": 2.0,
+                       "text": "<= 0.30x time, <= 2x CPU"},
+        }
+        add_ratios(e)
+        return e
+
+    ok = entry(20.0, 90.0)
+    assert ok["target"]["met"] is True and fmt_target(ok).endswith(": met")
+    cpu = entry(20.0, 110.0)
+    assert cpu["cpu_ratio_vs_pyzmq"] == pytest.approx(2.2)
+    assert cpu["target"]["met"] is False and fmt_target(cpu).endswith("MISSED (CPU)")
+    slow = entry(40.0, 90.0)
+    assert slow["target"]["met"] is False and fmt_target(slow).endswith(": MISSED")
+    both = entry(40.0, 110.0)
+    assert both["target"]["met"] is False and fmt_target(both).endswith("MISSED (time and CPU)")
 
 
 @pytest.mark.parametrize("curve", [False, True], ids=["null", "curve"])
