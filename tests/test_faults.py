@@ -1412,6 +1412,81 @@ def test_spin_time_from_environment(value, expected, warned) -> None:
         assert ("VMZMQ_SPIN_US" in child.stderr) == warned, child.stderr
 
 
+def test_spin_backs_off_while_answers_come_after_it(monkeypatch) -> None:
+    """A spin that ends without the answer only took CPU from whoever had to answer: after a
+    miss the socket skips spinning for its next 1, 3, 7... waits. Here every answer comes once
+    the asker sleeps in a blocking poll (so after the spin), and 30 round trips spin at most
+    4 times, not 30; with the back-off over, the next wait spins again."""
+    import threading
+
+    import vmzmq.engine.core as core
+    from waiting import in_waiting_syscall, wait_until
+
+    if core.SPIN_TIME == 0:
+        pytest.skip("VMZMQ_SPIN_US=0 in this environment: no spin to back off")
+    spins: list[bool] = []  # the asking thread's spins: whether its connection had data
+    real_spin = core._spin
+    asker = threading.get_native_id()
+    req_fd = [-1]  # the asker's connection, once it exists
+
+    def counted(poller, seconds):
+        ready = real_spin(poller, seconds)
+        if threading.get_native_id() == asker:  # not the answering socket's own spins
+            spins.append(any(fd == req_fd[0] for fd, _events in ready))
+        return ready
+
+    monkeypatch.setattr(core, "_spin", counted)
+    ctx = zmq.Context()
+    try:
+        rep = ctx.socket(zmq.REP)
+        rep.bind("tcp://127.0.0.1:*")
+        req = ctx.socket(zmq.REQ)
+        req.connect(rep.last_endpoint.decode())
+        req.send(b"first")  # connected: its connection's fd is known
+        rep.send(rep.recv())
+        assert req.recv() == b"first"
+        (conn,) = req._core.connections
+        req_fd[0] = conn.fd
+        spins.clear()
+        req._core.spin_skip = req._core.spin_backoff = 0
+        late = threading.Event()
+        late.set()
+
+        def answer() -> None:
+            while True:
+                msg = rep.recv()
+                if msg == b"stop":
+                    rep.send(b"")
+                    return
+                if late.is_set():  # only once the asker is blocked, past its spin
+                    wait_until(lambda: in_waiting_syscall("self", asker), HANG, "a blocked asker")
+                rep.send(msg)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        for i in range(30):
+            req.send(b"%d" % i)
+            assert req.recv() == b"%d" % i
+        assert spins.count(True) == 0
+        # Of the (up to 30) waits that could spin, the 1st, 3rd, 7th and 15th did; the ones
+        # in between were skipped. Without the back-off every one of them spins.
+        assert 1 <= len(spins) <= 4, spins
+        assert req._core.spin_backoff >= 1
+        late.clear()  # answers as fast as they can from now on
+        req._core.spin_skip = 0  # (as after a long pause: skip the remaining back-off)
+        before = len(spins)
+        for i in range(200):
+            req.send(b"%d" % i)
+            assert req.recv() == b"%d" % i
+        # A hit resets the back-off; with prompt answers most of these waits spin again.
+        assert len(spins) > before
+        req.send(b"stop")
+        req.recv()
+        thread.join(HANG)
+    finally:
+        ctx.destroy(linger=0)
+
+
 # -- many sockets, threads, connections --------------------------------------------------------
 
 

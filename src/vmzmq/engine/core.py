@@ -52,6 +52,11 @@ def _spin_time() -> float:
 # spin. An idle socket sleeps after it, so it still uses no CPU. VMZMQ_SPIN_US sets it in
 # microseconds (0: never spin).
 SPIN_TIME = _spin_time()
+# A spin that ends without an answer took its CPU from whoever had to answer (when both share
+# a CPU, every spin then delays the answer it waits for): after such a miss the socket skips
+# spinning for its next 1, 3, 7 ... waits, up to this many, and spins as before once an
+# answer comes within a spin again.
+SPIN_BACKOFF_MAX = 63
 # How soon the I/O thread looks again for corked output when the sender held the lock.
 UNCORK_RETRY = 0.0005
 _now = time.monotonic
@@ -141,6 +146,8 @@ class SocketCore:
         # Counts receives and waits: a send after either starts a new burst (a reply is not
         # corked, nor the first message after a blocked send).
         self.recv_epoch = 0
+        self.spin_skip = 0  # waits left that do not spin (see SPIN_BACKOFF_MAX)
+        self.spin_backoff = 0
         # Connections whose corked output waits for the I/O thread (``uncork``); not empty
         # exactly while that call is queued. A wait writes them first, and leaves the list
         # to the queued call.
@@ -345,7 +352,15 @@ class SocketCore:
             now = _now()
             for conn in conns:
                 if conn.cork_until > now:
-                    ready = _spin(poller, SPIN_TIME)
+                    if self.spin_skip:
+                        self.spin_skip -= 1
+                    else:
+                        ready = _spin(poller, SPIN_TIME)
+                        if not ready:
+                            backoff = min(self.spin_backoff * 2 + 1, SPIN_BACKOFF_MAX)
+                            self.spin_backoff = self.spin_skip = backoff
+                        elif any(fd in wait_set[3] for fd, _events in ready):
+                            self.spin_backoff = 0  # an answer within the spin
                     break
         if not ready:
             ready = poller.poll(ms)
