@@ -17,6 +17,7 @@ import zmq
 
 import vmzmq
 from interop_helpers import recv_within, wait_event
+from waiting import wait_until
 
 CONNECT_RETRIED = int(vmzmq.EVENT_CONNECT_RETRIED)
 
@@ -29,10 +30,14 @@ class FakeVmm:
     """Accepts on ``path``; for ``CONNECT <port>``, relays to the tcp port the test mapped that
     vsock port to, or hangs up (no listener in the guest)."""
 
-    def __init__(self, path: str, ports: dict[int, int], reply: bytes | None = None) -> None:
+    def __init__(
+        self, path: str, ports: dict[int, int], reply: bytes | None = None, silent: bool = False
+    ) -> None:
         self.path = path
         self.ports = ports
         self.reply = reply  # instead of "OK 1073741824\n", for odd VMMs
+        self.silent = silent  # read CONNECT, then never answer (a wedged VMM)
+        self.held: list[socket.socket] = []
         self.requests: list[bytes] = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
@@ -57,6 +62,9 @@ class FakeVmm:
                 return
             line += byte
         self.requests.append(line)
+        if self.silent:
+            self.held.append(conn)
+            return
         port = int(line.split()[1])
         if port not in self.ports:
             conn.close()  # what a VMM does when nobody listens in the guest
@@ -73,6 +81,8 @@ class FakeVmm:
 
     def close(self) -> None:
         self._stop = True
+        for conn in self.held:
+            conn.close()
         self.sock.close()
         try:
             os.unlink(self.path)
@@ -162,6 +172,47 @@ def test_vm_not_up_yet(ctxs) -> None:
         assert recv_within(guest) == [b"wait for the VM"]
     finally:
         vmm.close()
+
+
+def test_a_vmm_that_never_answers_is_given_up_at_the_handshake_timeout(ctxs) -> None:
+    """CONNECT/OK runs under HANDSHAKE_IVL: a VMM that takes the request and says nothing
+    is hung up on, and the connect is retried (a second CONNECT), never left waiting."""
+    v, _ = ctxs
+    vmm = FakeVmm(_path(), {}, silent=True)
+    try:
+        host = v.socket(vmzmq.PUSH)
+        host.handshake_ivl = 200
+        host.reconnect_ivl = 20
+        mon = host.get_monitor_socket()
+        host.connect(f"hvsock://{vmm.path}:5005")
+        wait_event(mon, CONNECT_RETRIED)
+        wait_until(lambda: len(vmm.requests) >= 2, what="a second CONNECT after the timeout")
+        assert vmm.requests[0] == b"CONNECT 5005\n"
+        assert not any(c.ready for c in host._core.connections)
+    finally:
+        vmm.close()
+
+
+def test_bind_replaces_a_stale_socket_file_and_refuses_a_live_one(ctxs) -> None:
+    v, _ = ctxs
+    path = _path()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(f"{path}_6001")  # a socket file nobody listens on any more
+    stale.close()
+    host = v.socket(vmzmq.PULL)
+    host.bind(f"hvsock://{path}:6001")
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(f"{path}_6002")
+    live.listen(1)
+    try:
+        with pytest.raises(vmzmq.ZMQError) as info:
+            host.bind(f"hvsock://{path}:6002")
+        assert info.value.errno == errno.EADDRINUSE
+        assert os.path.exists(f"{path}_6002")  # somebody else's: left alone
+    finally:
+        live.close()
+        os.unlink(f"{path}_6002")
+        host.unbind(f"hvsock://{path}:6001")
 
 
 @pytest.mark.parametrize("reply", [b"ERR no\n", b"OK\n", b"x" * 80, b"OK 12abc\n"])
