@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from waiting import wait_until as _wait_until
+
 TIMEOUT_MS = 5000
 TIMEOUT = TIMEOUT_MS / 1000
 
@@ -51,14 +53,8 @@ def cleanup_ipc(endpoint: str) -> None:
 
 # -- waiting --------------------------------------------------------------------------------------
 def wait_until(cond: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.005)
+    """waiting.wait_until with the interop tests' default deadline."""
+    return _wait_until(cond, timeout, what)
 
 
 def send_doomed(sock: Any, data: bytes) -> None:

@@ -34,10 +34,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-HARNESS_DIR = REPO / "tools" / "vsock-guest"
+from virtio_support import HARNESS_DIR, REPO, prepare_or_skip, virtio_guest
+
 CLI = HARNESS_DIR / "run-in-virtio-guest"
-REQUIRE = os.environ.get("VMZMQ_REQUIRE_VIRTIO") == "1"
 
 # The daemon drops guest-to-guest packets whose payload does not fit the
 # receiving guest's RX buffer (4096 - skb overhead - 44-byte header on Linux 6.1).
@@ -55,47 +54,10 @@ try:  # generous per-test limit when pytest-timeout is installed (the first run 
 except ImportError:
     pass
 
-sys.path.insert(0, str(HARNESS_DIR))
-try:
-    import virtio_guest
-except Exception as e:  # noqa: BLE001 - reported by the fixture below
-    virtio_guest = None
-    _IMPORT_ERROR = f"{type(e).__name__}: {e}"
-
-
-def _unavailable(why: str) -> None:
-    if REQUIRE:
-        pytest.fail(f"virtio guest harness cannot run (VMZMQ_REQUIRE_VIRTIO=1): {why}")
-    pytest.skip(f"virtio guest harness cannot run: {why}")
-
-
-def _opted_in(config: pytest.Config) -> bool:
-    """Selected on purpose: -m with 'virtio' in it, this file named on the command
-    line, or VMZMQ_REQUIRE_VIRTIO=1.  A plain 'pytest tests/' (tools/test-all's
-    host phase) skips these slow guest boots."""
-    if REQUIRE or "virtio" in (config.getoption("markexpr", "") or ""):
-        return True
-    here = Path(__file__).resolve()
-    for a in config.args:
-        try:
-            if Path(str(a).split("::")[0]).resolve() == here:
-                return True
-        except OSError:
-            pass
-    return False
-
 
 @pytest.fixture(scope="module")
 def prepared(request: pytest.FixtureRequest) -> dict:
-    if not _opted_in(request.config):
-        pytest.skip("virtio guest tests run only when selected: -m virtio, this file by "
-                    "name, or VMZMQ_REQUIRE_VIRTIO=1")
-    if virtio_guest is None:
-        _unavailable(f"import virtio_guest failed: {_IMPORT_ERROR}")
-    try:
-        return virtio_guest.prepare()
-    except Exception as e:  # noqa: BLE001
-        _unavailable(f"prepare failed: {e}")
+    return prepare_or_skip(request)
 
 
 @pytest.fixture(scope="module")
