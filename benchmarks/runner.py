@@ -281,6 +281,21 @@ def sample_fanout(s: Session, case: Case, lib: str, count: int, deadline: float)
         s.start(role="fan_sub", **{**spec, "endpoint": ready["endpoint"]})
         for _ in range(case.params["subscribers"])
     ]
+    results, sent, delivered, elapsed = _publish(s, pub, subs, deadline)
+    return {
+        "value": delivered / elapsed,
+        "count": delivered,
+        "elapsed": elapsed,
+        "per_subscriber": [r["count"] / (r["end"] - r["start"]) for r in results],
+        **cpu_per(delivered, pub=sent.get("cpu"), subs=sum_cpu(results)),
+    }
+
+
+def _publish(
+    s: Session, pub: Worker, subs: list[Worker], deadline: float
+) -> tuple[list, dict, int, float]:
+    """Once every subscriber process is ready, let the publisher go; collect the results:
+    (subscribers' results, the publisher's, messages delivered, first to last delivery)."""
     for sub in subs:
         sub.expect("ready", deadline)
     pub.command("go")
@@ -289,13 +304,7 @@ def sample_fanout(s: Session, case: Case, lib: str, count: int, deadline: float)
     s.finish_all(deadline)
     delivered = sum(r["count"] for r in results)
     elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
-    return {
-        "value": delivered / elapsed,
-        "count": delivered,
-        "elapsed": elapsed,
-        "per_subscriber": [r["count"] / (r["end"] - r["start"]) for r in results],
-        **cpu_per(delivered, pub=sent.get("cpu"), subs=sum_cpu(results)),
-    }
+    return results, sent, delivered, elapsed
 
 
 def sum_cpu(events: list[dict]) -> float | None:
@@ -421,14 +430,7 @@ def sample_scale_pubsub(s: Session, case: Case, lib: str, count: int, deadline: 
         subs.append(s.start(role="scale_subs", sockets=k, topics_per=per, first=first,
                             endpoint=ready["endpoint"], **spec))
         first += k
-    for sub in subs:
-        sub.expect("ready", deadline)
-    pub.command("go")
-    results = [sub.expect("result", deadline) for sub in subs]
-    sent = pub.expect("result", deadline)
-    s.finish_all(deadline)
-    delivered = sum(r["count"] for r in results)
-    elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+    results, sent, delivered, elapsed = _publish(s, pub, subs, deadline)
     return {
         "value": delivered / elapsed,
         "count": delivered,
