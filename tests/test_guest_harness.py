@@ -137,3 +137,18 @@ def _is_zombie(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_boot_that_fails_is_retried_with_its_console_shown() -> None:
+    # A kernel command line that cannot reach /init: the kernel panics before the command,
+    # so each attempt fails the same way and the harness must boot afresh, then give up.
+    env = dict(os.environ, VSOCK_GUEST_APPEND_EXTRA="rdinit=/nonexistent")
+    r = harness("--boot-attempts", "2", "--", "sh", "-c", "echo ran", env=env)
+    assert r.returncode == 125, r.stderr
+    assert "ran" not in r.stdout
+    assert r.stderr.count("BOOT FAILURE") == 2, r.stderr
+    assert "boot attempt 1 of 2 failed" in r.stderr
+    assert "boot attempt 2 of 2" not in r.stderr
+    # The kernel's own error reaches the diagnostics (console loglevel 4, not 0).
+    assert "Kernel panic" in r.stderr
+    assert "guest milestones: none" in r.stderr

@@ -471,3 +471,20 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_failed_boot_is_retried_with_fresh_guests(prepared: dict, monkeypatch,
+                                                     capsys) -> None:
+    # /init cannot be found: the kernel panics before the agent starts, every attempt.
+    monkeypatch.setenv("VSOCK_GUEST_APPEND_EXTRA", "rdinit=/nonexistent")
+    monkeypatch.setenv("VSOCK_GUEST_BOOT_ATTEMPTS", "2")
+    group = virtio_guest.VirtioGuests(count=1, timeout=600)
+    with pytest.raises(virtio_guest.BootFailure) as failure:
+        group.start()
+    said = capsys.readouterr().err
+    assert "boot attempt 1 of 2 failed" in said
+    assert "boot attempt 2 of 2" not in said
+    assert "Kernel panic" in str(failure.value)
+    # Nothing is left running: the daemon and the guest of each attempt are gone.
+    assert group.daemon is not None and group.daemon.poll() is not None
+    assert all(g.qemu is None or g.qemu.poll() is not None for g in group.guests)

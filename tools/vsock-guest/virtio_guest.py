@@ -79,7 +79,7 @@ DEFAULT_CACHE = rig.DEFAULT_CACHE
 EXIT_TIMEOUT = rig.EXIT_TIMEOUT      # 124
 EXIT_HARNESS = rig.EXIT_HARNESS      # 125
 FIRST_CID = 3
-DEFAULT_BOOT_TIMEOUT = 900.0  # VirtioGuests' (the CLI keeps run-in-guest's 300 s)
+DEFAULT_BOOT_TIMEOUT = 300.0  # per boot attempt (VSOCK_GUEST_BOOT_ATTEMPTS of them)
 HOST_CID = 2
 DAEMON_PACKAGE = "vhost-device-vsock"
 DAEMON_GROUP = "vmzmq"
@@ -99,6 +99,10 @@ _READY, _SPAWNED, _STDOUT, _STDERR, _EXIT, _LOG = 10, 11, 12, 13, 14, 15
 
 class VirtioGuestError(rig.HarnessError):
     """The harness or a guest failed (setup, boot, daemon, guest died)."""
+
+
+class BootFailure(VirtioGuestError):
+    """A guest never became ready (hung or failed boot): nothing ran in it yet."""
 
 
 class GuestSpawnError(VirtioGuestError):
@@ -697,7 +701,7 @@ class Guest:
         append = " ".join([
             "console=ttyS0", "panic=-1", "rdinit=/init", "reboot=t", "noresume",
             "random.trust_cpu=on", "8250.nr_uarts=1", "tsc=reliable", "mitigations=off",
-            "loglevel=7 earlyprintk=ttyS0" if debug else "quiet loglevel=0",
+            "loglevel=7 earlyprintk=ttyS0" if debug else "quiet",
             f"vg.job={job}", "vg.msize=512000", "vg.cache=loose",
             f"vg.hostname={socket.gethostname()}", f"vg.debug={1 if debug else 0}",
             os.environ.get("VSOCK_GUEST_APPEND_EXTRA", ""),
@@ -848,12 +852,12 @@ class Guest:
                 self._ready_ev.wait(2)  # let the pumps deliver what they have
                 break
             if time.monotonic() > deadline:
-                raise VirtioGuestError(f"BOOT FAILURE: guest cid {self.cid} not ready within "
+                raise BootFailure(f"BOOT FAILURE: guest cid {self.cid} not ready within "
                                        f"the boot timeout\n" + self.diagnostics())
         if self.ready is None:
             why = "; ".join(self._failure) or self._dead or (
                 f"QEMU exited with status {self.qemu.poll() if self.qemu else None}")
-            raise VirtioGuestError(f"BOOT FAILURE: guest cid {self.cid}: {why}\n"
+            raise BootFailure(f"BOOT FAILURE: guest cid {self.cid}: {why}\n"
                                    + self.diagnostics())
         if self.ready.get("cid") != self.cid:
             raise VirtioGuestError(f"guest cid {self.cid}: the guest reports CID "
@@ -1026,7 +1030,8 @@ class VirtioGuests:
 
     timeout: seconds after start before everything is killed (processes then
     report VirtioGuestError); boot_timeout: until every guest's agent is up
-    (default VSOCK_GUEST_BOOT_TIMEOUT or 900 s)."""
+    per boot attempt (default VSOCK_GUEST_BOOT_TIMEOUT or 300 s; a boot that fails is
+    retried with fresh guests, VSOCK_GUEST_BOOT_ATTEMPTS times in all, default 3)."""
 
     def __init__(self, count: int = 2, *, timeout: float = 900.0,
                  boot_timeout: float | None = None,
@@ -1044,6 +1049,9 @@ class VirtioGuests:
         # 10-30 s a boot of two guests takes here.
         self.boot_timeout = (boot_timeout if boot_timeout is not None
                              else float(e("VSOCK_GUEST_BOOT_TIMEOUT", DEFAULT_BOOT_TIMEOUT)))
+        # A boot that hangs (rare under TCG, with nothing on the console) is retried with
+        # fresh guests: nothing has run in them yet.
+        self.boot_attempts = int(e("VSOCK_GUEST_BOOT_ATTEMPTS", rig.DEFAULT_BOOT_ATTEMPTS))
         self.opts = {
             "memory": memory or e("VSOCK_GUEST_VIRTIO_MEMORY", "2G"),
             "smp": smp or int(e("VSOCK_GUEST_SMP", "2")),
@@ -1095,13 +1103,33 @@ class VirtioGuests:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> VirtioGuests:
-        t0 = time.monotonic()
-        try:
-            self._start(t0)
-        except BaseException:
-            self.close()
-            raise
+        for attempt in range(1, self.boot_attempts + 1):
+            t0 = time.monotonic()
+            try:
+                self._start(t0)
+                return self
+            except BootFailure as e:
+                self.close()
+                if attempt == self.boot_attempts or self._timed_out:
+                    raise
+                log(f"boot attempt {attempt} of {self.boot_attempts} failed; booting fresh "
+                    f"guests:\n{e}")
+                self._reset()
+            except BaseException:
+                self.close()
+                raise
         return self
+
+    def _reset(self) -> None:
+        """Back to the state before start(), after close()."""
+        self.guests = []
+        self.daemon = None
+        self.rundir = self.sockdir = None
+        self._daemon_log_path = None
+        self._timed_out = False
+        self._closed = False
+        self._stop = threading.Event()
+        self._watchdog = None
 
     def _start(self, t0: float) -> None:
         rig.VERBOSE = self.verbose
