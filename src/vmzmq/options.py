@@ -684,6 +684,9 @@ _SETTERS: dict[int, Callable[[SocketOptions, OptionSpec, Any], None]] = {
 }
 
 
+_DEFAULTS: dict[str, object] = dict(_STORED)
+
+
 class SocketOptions:
     """One socket's option values; each option is an attribute named by its lower-case name
     (``opts.sndhwm``, ``opts.routing_id``, ``opts.vmci_buffer_size``, ``opts.heartbeat_ivl``).
@@ -759,7 +762,8 @@ class SocketOptions:
     socket_type: int
     as_server: int
 
-    __slots__ = (*(attr for attr, _ in _STORED), "socket_type", "as_server")
+    # A plain instance dict rather than __slots__: a socket and each of its connects build or
+    # copy one, and one C-level dict update is ~20x faster than 64 setattr calls.
 
     def __init__(self, socket_type: int, *, blocky: bool = True, ipv6: bool = False) -> None:
         """Every stored option at libzmq's default for ``socket_type``.
@@ -768,8 +772,7 @@ class SocketOptions:
         LINGER starts at -1 on a blocky context and 0 otherwise, and IPV6 starts at the
         context's value.
         """
-        for attr, default in _STORED:
-            setattr(self, attr, default)
+        self.__dict__.update(_DEFAULTS)
         self.socket_type = int(socket_type)
         self.as_server = 0
         self.ipv6 = int(bool(ipv6))
@@ -867,8 +870,7 @@ class SocketOptions:
     def copy(self) -> SocketOptions:
         """An independent snapshot (binds and connects keep the options of their moment)."""
         new = object.__new__(SocketOptions)
-        for attr in self.__slots__:
-            setattr(new, attr, getattr(self, attr))
+        new.__dict__.update(self.__dict__)
         return new
 
     def __repr__(self) -> str:

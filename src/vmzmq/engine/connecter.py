@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import random
+import select
 import socket
 from typing import Any
 
@@ -49,7 +50,13 @@ class Connecter:
             core.attach_pipe(self.pipe)
 
     def start(self) -> None:
-        self.io.call_soon(self._attempt)
+        # A connect that cannot block (no name to resolve) starts in the caller's thread: to
+        # a local peer it completes at once, and the handshake then runs in the caller's own
+        # waits (see SocketCore.wait), with no hand-off to the I/O thread on the way.
+        if self.transport.connects_at_once(self.target):
+            self._attempt()
+        else:
+            self.io.call_soon(self._attempt)
 
     def _attempt(self) -> None:
         with self.core.lock:
@@ -62,9 +69,12 @@ class Connecter:
                 log.debug("vmzmq: connect to %s failed: %s", self.endpoint, exc)
                 self._failed(exc.errno or 0)
                 return
+            self.core.event("CONNECT_DELAYED", errno.EINPROGRESS, self.endpoint)
+            if _done(sock):
+                self._connected(sock)
+                return
             self.sock = sock
             self.io.add(sock.fileno(), WRITE, self._on_writable)
-            self.core.event("CONNECT_DELAYED", errno.EINPROGRESS, self.endpoint)
             timeout = self.options.connect_timeout
             if timeout > 0:
                 self._connect_timer = self.io.call_later(timeout / 1000, self._timed_out)
@@ -79,29 +89,33 @@ class Connecter:
             if self._connect_timer is not None:
                 self._connect_timer.cancel()
                 self._connect_timer = None
-            err = socket_error(sock)
-            if err:
-                self.core.event("CLOSED", sock.fileno(), self.endpoint)
-                sock.close()
-                log.debug("vmzmq: connect to %s: %s", self.endpoint, _errname(err))
-                self._failed(err)
-                return
-            try:
-                self.transport.connected(sock, self.options)
-            except OSError as exc:
-                log.debug("vmzmq: tuning connected socket failed: %s", exc)
-            request = self.transport.preamble(self.target)
-            if request is not None:
-                self._start_preamble(sock, request)
-                return
-            self._open(sock, b"")
+            self._connected(sock)
+
+    def _connected(self, sock: socket.socket) -> None:
+        """The connect finished, one way or the other (the lock is held)."""
+        err = socket_error(sock)
+        if err:
+            self.core.event("CLOSED", sock.fileno(), self.endpoint)
+            sock.close()
+            log.debug("vmzmq: connect to %s: %s", self.endpoint, _errname(err))
+            self._failed(err)
+            return
+        try:
+            self.transport.connected(sock, self.options)
+        except OSError as exc:
+            log.debug("vmzmq: tuning connected socket failed: %s", exc)
+        request = self.transport.preamble(self.target)
+        if request is not None:
+            self._start_preamble(sock, request)
+            return
+        self._open(sock, b"")
 
     def _open(self, sock: socket.socket, initial: bytes) -> None:
         self._ivl = self.options.reconnect_ivl
         self.core.event("CONNECTED", sock.fileno(), self.endpoint)
         self.connection = StreamConnection(
             self.core, sock, self.transport, self.endpoint, connecter=self, pipe=self.pipe,
-            initial=initial,
+            initial=initial, lent=not self.io.in_loop(),
         )
 
     # -- a transport's preamble (hvsock's CONNECT/OK), before ZMTP ------------------------------
@@ -268,6 +282,13 @@ class Connecter:
             self.io.remove(self.sock.fileno())
             self.sock.close()
             self.sock = None
+
+
+def _done(sock: socket.socket) -> bool:
+    """Whether a non-blocking connect has finished (writable, or failed) already."""
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    return bool(poller.poll(0))
 
 
 def _errname(err: int) -> str:

@@ -124,9 +124,11 @@ class StreamConnection:
         connecter: Any = None,
         pipe: StreamPipe | None = None,
         initial: bytes = b"",
+        lent: bool = False,
     ) -> None:
         """``initial``: stream bytes that arrived before the connection existed (behind a
-        transport's preamble reply)."""
+        transport's preamble reply). ``lent``: made by a reader inside its wait, which takes
+        it as one of its own (``SocketCore.lend_new``) and so runs its handshake itself."""
         self.core = core
         self.io = core.io
         self.sock = sock
@@ -202,7 +204,11 @@ class StreamConnection:
             )
         core.connections.add(self)
         core.conn_version += 1
-        self.io.add(self.fd, READ, self._on_events, self._handler_failed)
+        if lent:
+            self.muted = True
+            self.interest = 0
+            core.lend_new(self)
+        self.io.add(self.fd, self.interest, self._on_events, self._handler_failed)
         if not self.raw and self.zmtp is None:
             self.close("no usable security mechanism", lost=True)
             return

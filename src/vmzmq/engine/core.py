@@ -381,9 +381,10 @@ class SocketCore:
             lock.release()
 
     def _build_wait_set(self) -> tuple:
-        """The connections a reader waits on itself, and a poll set for them and the
-        signaler; rebuilt only when ``conn_version`` says the connections changed."""
-        conns = [c for c in self.connections if c.ready and not c.read_paused and not c.closed]
+        """The connections (and listeners) a reader waits on itself, and a poll set for them
+        and the signaler; rebuilt only when ``conn_version`` says the connections changed."""
+        conns = [c for c in self.connections if not c.read_paused and not c.closed]
+        conns += [c for c in self.listeners.values() if not c.read_paused and not c.closed]
         if len(conns) > DIRECT_READ_MAX:
             conns = []
         poller = select.poll()
@@ -409,7 +410,19 @@ class SocketCore:
         for conn in conns:
             conn.mute()
         self.lent = conns
-        if conns and self._lend_timer is None:
+        if conns:
+            if self._lend_timer is None:
+                self._lend_timer = self.io.call_later(LEND_TIME, self._lend_check)
+        elif self._lend_timer is not None:
+            self._lend_timer.cancel()  # spares the I/O thread a wake-up for nothing
+            self._lend_timer = None
+
+    def lend_new(self, conn: Any) -> None:
+        """A connection a waiting reader made itself (accepted from a lent listener) is lent
+        to it from the start, so the I/O thread never races it for the handshake (the lock
+        is held; ``conn`` is muted)."""
+        self.lent = [*self.lent, conn]  # a new list: a wait set must not take it for its own
+        if self._lend_timer is None:
             self._lend_timer = self.io.call_later(LEND_TIME, self._lend_check)
 
     def _lend_check(self) -> None:

@@ -60,6 +60,11 @@ class IOThread:
         self._calls: deque[tuple[Callable[..., None], tuple]] = deque()
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_seq = count()
+        # The heap is shared with other threads' call_later; the loop publishes when it
+        # means to wake next, so a timer due later than that needs no wake-up (most do not:
+        # handshake timers, lend checks).
+        self._timer_lock = threading.Lock()
+        self._wake_at = 0.0
         self._stopping = False
         self._on_error: dict[int, Callable[[BaseException], None]] = {}
         #: The error that stopped the loop, if one did.
@@ -111,15 +116,16 @@ class IOThread:
         self._wake()
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
-        timer = Timer(time.monotonic() + delay, fn)
-        if self.in_loop():
-            heapq.heappush(self._timers, (timer.when, next(self._timer_seq), timer))
-        else:
-            self.call_soon(self._push_timer, timer)
+        if not self.in_loop():
+            self._check_alive()
+        when = time.monotonic() + delay
+        timer = Timer(when, fn)
+        with self._timer_lock:
+            heapq.heappush(self._timers, (when, next(self._timer_seq), timer))
+            wake = when < self._wake_at
+        if wake:
+            self._wake()
         return timer
-
-    def _push_timer(self, timer: Timer) -> None:
-        heapq.heappush(self._timers, (timer.when, next(self._timer_seq), timer))
 
     def _wake(self) -> None:
         try:
@@ -141,12 +147,22 @@ class IOThread:
         wake_fd = self._wake_fd
         timers = self._timers
         calls = self._calls
+        timer_lock = self._timer_lock
+        heappop = heapq.heappop
+        forever = float("inf")
         while not self._stopping:
-            timeout = -1.0
-            if timers:
-                timeout = max(0.0, timers[0][0] - time.monotonic())
-            if calls:
-                timeout = 0.0
+            with timer_lock:
+                while timers and timers[0][2].cancelled:
+                    heappop(timers)  # a cancelled timer must not wake the loop
+                if calls:
+                    timeout = 0.0
+                    self._wake_at = 0.0
+                elif timers:
+                    self._wake_at = timers[0][0]
+                    timeout = max(0.0, self._wake_at - time.monotonic())
+                else:
+                    self._wake_at = forever
+                    timeout = -1.0
             try:
                 ready = epoll.poll(timeout)
             except InterruptedError:
@@ -184,8 +200,11 @@ class IOThread:
                     log.exception("vmzmq: I/O call %r failed", fn)
             if timers:
                 now = time.monotonic()
-                while timers and timers[0][0] <= now:
-                    timer = heapq.heappop(timers)[2]
+                while True:
+                    with timer_lock:
+                        if not timers or timers[0][0] > now:
+                            break
+                        timer = heappop(timers)[2]
                     if timer.cancelled:
                         continue
                     try:

@@ -77,6 +77,11 @@ class StreamTransport(Protocol):
         """
         ...
 
+    def connects_at_once(self, target: Any) -> bool:
+        """Whether ``connect(target)`` cannot block (no name to resolve), so the engine may
+        start it in the calling thread rather than the I/O thread."""
+        ...
+
     def connected(self, sock: socket.socket, opts: SocketOptions) -> None:
         """Make a connected or accepted socket non-blocking and tune it.
 

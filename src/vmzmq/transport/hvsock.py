@@ -128,6 +128,9 @@ class HvsockTransport:
     def preamble_reply(self, buf: bytes) -> int | None:
         return preamble_reply(buf)
 
+    def connects_at_once(self, target: Any) -> bool:
+        return True
+
     def connected(self, sock: socket.socket, opts: Any) -> None:
         IPC.connected(sock, opts)
 

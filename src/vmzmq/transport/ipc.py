@@ -252,6 +252,9 @@ class IpcTransport:
             raise
         return sock
 
+    def connects_at_once(self, target: Any) -> bool:
+        return True
+
     def connected(self, sock: socket.socket, opts: Any) -> None:
         """Non-blocking; SNDBUF/RCVBUF when set (libzmq applies them to tcp only; a unix
         socket moves at most its send buffer per wake-up, so a larger one lifts large-message

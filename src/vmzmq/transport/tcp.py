@@ -76,6 +76,18 @@ def _is_ipv6_literal(host: str) -> bool:
     return True
 
 
+def _is_ipv4_literal(host: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET, host)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _is_ip_literal(host: str) -> bool:
+    return _is_ipv4_literal(host) or _is_ipv6_literal(host)
+
+
 def _parse_hostport(endpoint: str, text: str, *, bindable: bool) -> TcpEndpoint:
     host, colon, port_text = text.rpartition(":")
     if not colon:
@@ -136,6 +148,8 @@ def _resolve(
         if ipv6:
             return socket.AF_INET6, ("::", port, 0, 0)
         return socket.AF_INET, ("0.0.0.0", port)
+    if not ipv6 and _is_ipv4_literal(host):
+        return socket.AF_INET, (host, port)  # what getaddrinfo would say, without its cost
     flags = socket.AI_PASSIVE if passive else 0
     if _is_ipv6_literal(host):
         family = socket.AF_INET6
@@ -347,6 +361,12 @@ class TcpTransport:
             sock.close()
             raise
         return sock
+
+    def connects_at_once(self, target: TcpEndpoint) -> bool:
+        # A host name may mean a DNS query, which must not block the caller's connect().
+        return _is_ip_literal(target.host) and (
+            target.source is None or _is_ip_literal(target.source.host)
+        )
 
     def connected(self, sock: socket.socket, opts: Any) -> None:
         """Non-blocking, TCP_NODELAY, keepalive, TOS, priority, TCP_MAXRT; the kernel's

@@ -527,6 +527,9 @@ class VmciTransport:
             raise
         return sock
 
+    def connects_at_once(self, target: Any) -> bool:
+        return True
+
     def connected(self, sock: socket.socket, opts: Any) -> None:
         # Buffer sizes were set before connect or are inherited from the listener; an accepted
         # Python socket starts blocking, so only that needs fixing.
