@@ -125,3 +125,33 @@ def test_a_listener_lent_to_a_reader_accepts_again_once_the_reader_stops_waiting
         monitor.close(linger=0)
         second.close(linger=0)
         second_ctx.term()
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "ipc"])
+def test_a_refusal_with_reconnect_stop_ends_the_connect_even_inside_connect(
+    ctx, scheme, tmp_path
+) -> None:
+    # The first attempt runs inside connect(): when it is refused and RECONNECT_STOP says to
+    # give up, the connecter is gone before connect() returns, and connect() must cope.
+    if scheme == "tcp":
+        probe = socket.create_server(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+        probe.close()  # nobody listens there now
+    else:
+        endpoint = f"ipc://{tmp_path}/nobody.sock"
+    push = ctx.socket(vmzmq.PUSH)
+    push.reconnect_ivl = 20
+    push.setsockopt(vmzmq.RECONNECT_STOP, vmzmq.RECONNECT_STOP_CONN_REFUSED)
+    monitor = push.get_monitor_socket()
+    try:
+        push.connect(endpoint)
+        seen = []
+        while vmzmq.EVENT_CLOSED not in seen:
+            assert monitor.poll(30_000), f"no CLOSED event; saw {seen}"
+            seen.append(recv_monitor_message(monitor)["event"])
+        assert vmzmq.EVENT_CONNECT_RETRIED not in seen
+        with pytest.raises(vmzmq.ZMQError) as info:
+            push.disconnect(endpoint)
+        assert info.value.errno == vmzmq.ENOENT
+    finally:
+        monitor.close(linger=0)

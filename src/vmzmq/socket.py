@@ -369,12 +369,9 @@ class Socket:
         target = transport.parse_connect(scheme, address)
         check_security(self._opts)
         with self._lock:
-            core.add_connecter(transport, target, addr)
-            connecter = core.connecters[addr][-1]
             crid = self._opts.connect_routing_id
+            core.add_connecter(transport, target, addr, bytes(crid or b""))
             if crid:
-                if connecter.pipe is not None:
-                    connecter.pipe.routing_id = bytes(crid)
                 self._opts.connect_routing_id = b""  # libzmq applies it to one connect
             core.last_endpoint = transport.connect_endpoint(scheme, address, target)
         return _EndpointContext(self, addr, self.disconnect)

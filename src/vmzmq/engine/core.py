@@ -447,8 +447,15 @@ class SocketCore:
     def add_listener(self, transport: Any, sock: Any, endpoint: str) -> None:
         self.listeners[endpoint] = Listener(self, transport, sock, endpoint)
 
-    def add_connecter(self, transport: Any, target: Any, endpoint: str) -> None:
+    def add_connecter(
+        self, transport: Any, target: Any, endpoint: str, routing_id: bytes = b""
+    ) -> None:
+        """Connect to ``endpoint``; ``routing_id`` (CONNECT_ROUTING_ID) names the peer's pipe.
+        The connecter may be done already when this returns, even stopped (a refusal with
+        RECONNECT_STOP_CONN_REFUSED): its first attempt can run in the calling thread."""
         connecter = Connecter(self, transport, target, endpoint)
+        if routing_id and connecter.pipe is not None:
+            connecter.pipe.routing_id = routing_id
         self.connecters.setdefault(endpoint, []).append(connecter)
         connecter.start()
 
