@@ -54,11 +54,34 @@ def parse_command(body: bytes) -> tuple[bytes, bytes]:
 # --- properties -----------------------------------------------------------------------------
 
 
+# Every connection of a socket encodes the same few properties (twice: checked when the
+# codec is made, sent in READY): remember recent encodings of all-bytes/str property sets.
+_ENCODED: dict[tuple, bytes] = {}
+_ENCODED_MAX = 256
+
+
 def encode_properties(properties: Mapping[str, bytes | bytearray | memoryview | str]) -> bytes:
     """Encode properties in the order given; ValueError for names or values ZMTP cannot carry.
 
     ``str`` values are encoded as UTF-8 for convenience (user metadata is usually text).
     """
+    try:
+        key = tuple(properties.items())
+        encoded = _ENCODED.get(key)
+    except TypeError:  # a bytearray or memoryview value: not hashable, so not remembered
+        key = None
+        encoded = None
+    if encoded is not None:
+        return encoded
+    encoded = _encode_properties(properties)
+    if key is not None:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        _ENCODED[key] = encoded
+    return encoded
+
+
+def _encode_properties(properties: Mapping[str, bytes | bytearray | memoryview | str]) -> bytes:
     parts: list[bytes] = []
     for name, value in properties.items():
         raw_name = name.encode("ascii", "replace")
