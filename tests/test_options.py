@@ -279,11 +279,13 @@ def test_option_spec_unknown_ids() -> None:
     assert option_spec(C.IDENTITY) is option_spec(C.ROUTING_ID)
 
 
-def test_attributes_are_exactly_the_annotated_ones() -> None:
+def test_attributes_are_slots_and_annotated() -> None:
     opts = SocketOptions(T.DEALER)
     annotated = set(SocketOptions.__annotations__)
-    assert set(vars(opts)) == annotated
-    assert set(vars(opts.copy())) == annotated
+    assert set(SocketOptions.__slots__) == annotated
+    assert not hasattr(opts, "__dict__")
+    for copy in (opts, opts.copy()):  # every slot filled, by __init__ and by copy
+        assert all(hasattr(copy, attr) for attr in annotated)
     for spec in OPTIONS.values():
         if spec.state or spec.refused or not (spec.readable or spec.writable):
             assert spec.attr not in annotated, spec.name
@@ -1007,7 +1009,7 @@ def test_copy_is_independent() -> None:
     original.set(O.TCP_ACCEPT_FILTER, b"127.0.0.1")
     snapshot = original.copy()
     assert type(snapshot) is SocketOptions
-    assert vars(snapshot) == vars(original) and vars(snapshot) is not vars(original)
+    assert all(getattr(snapshot, a) == getattr(original, a) for a in SocketOptions.__slots__)
 
     original.set(O.SNDHWM, 6)
     original.set(O.TCP_ACCEPT_FILTER, b"10.0.0.1")
