@@ -693,7 +693,7 @@ def _slot_functions() -> tuple[Callable[..., None], Callable[..., None]]:
     fill = ["def fill(o, d):"] + [f"    o.{a} = d[{i}]" for i, (a, _) in enumerate(_STORED)]
     clone = ["def clone(s, o):"] + [f"    o.{a} = s.{a}" for a in names]
     namespace: dict[str, Any] = {}
-    exec("\n".join(fill) + "\n" + "\n".join(clone), namespace)  # noqa: S102 (our own names)
+    exec("\n".join(fill) + "\n" + "\n".join(clone), namespace)  # only our own attribute names
     return namespace["fill"], namespace["clone"]
 
 
