@@ -59,6 +59,9 @@ def test_a_connect_to_an_ip_address_is_made_in_the_calling_thread(ctx) -> None:
         (connecter,) = s._core.connecters[f"tcp://127.0.0.1:{port}"]
         # No I/O thread turn was needed: the stream is open and the greeting on its way.
         assert connecter.connection is not None
+        # ...and the I/O thread runs the handshake unless this thread waits: a caller that
+        # only sends must not leave it for the lend timer.
+        assert not connecter.connection.muted
         peer, _ = listener.accept()
         with peer:
             peer.settimeout(30)

@@ -115,7 +115,7 @@ class Connecter:
         self.core.event("CONNECTED", sock.fileno(), self.endpoint)
         self.connection = StreamConnection(
             self.core, sock, self.transport, self.endpoint, connecter=self, pipe=self.pipe,
-            initial=initial, lent=not self.io.in_loop(),
+            initial=initial,
         )
 
     # -- a transport's preamble (hvsock's CONNECT/OK), before ZMTP ------------------------------
