@@ -26,6 +26,15 @@ WRITE = select.EPOLLOUT
 ERROR = select.EPOLLERR | select.EPOLLHUP
 
 
+_this_thread = threading.local()
+
+
+def in_io_thread() -> bool:
+    """Whether the calling thread is an I/O thread (of any context): code that may run from
+    engine callbacks (a logging handler, say) must not re-enter a socket from there."""
+    return getattr(_this_thread, "io", False)
+
+
 class Timer:
     """A handle to a scheduled callback; ``cancel()`` is safe from any thread."""
 
@@ -142,6 +151,7 @@ class IOThread:
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self) -> None:
+        _this_thread.io = True
         epoll = self._epoll
         handlers = self._handlers
         wake_fd = self._wake_fd
