@@ -8,16 +8,25 @@ ipc://, inproc://, and vmci:// / vsock:// (Linux AF_VSOCK).
 from __future__ import annotations
 
 import logging as _logging
+from enum import Enum as Enum  # pyzmq's namespace has the enum bases (from its constants)
+from enum import IntEnum as IntEnum
+from enum import IntFlag as IntFlag
 
+# pyzmq's package layout too, for code that imports from it (``zmq.sugar.socket.Socket``,
+# ``zmq.backend.zmq_poll``): the names there are vmzmq's own objects.
+from . import backend as backend
 from . import constants
+from . import sugar as sugar
 from . import vmci as vmci  # so vmzmq.vmci.get_local_cid() works after "import vmzmq"
 from ._curve import curve_keypair, curve_public
 from ._version import __version__
+from .backend import PYZMQ_DRAFT_API, zmq_poll
 from .constants import *  # noqa: F403
 from .context import Context
 from .error import (
     Again,
     ContextTerminated,
+    DraftFDWarning,
     InterruptedSystemCall,
     NotDone,
     ZMQBaseError,
@@ -26,10 +35,21 @@ from .error import (
     ZMQVersionError,
     strerror,
 )
-from .frame import Frame, Message, MessageTracker
+from .frame import _FINISHED_TRACKER, Frame, Message, MessageTracker
 from .poll import Poller, select
 from .proxy import device, proxy, proxy_steerable
 from .socket import Socket
+from .sugar.stopwatch import Stopwatch
+from .sugar.version import (
+    PYZMQ_API_VERSION as PYZMQ_API_VERSION,
+)
+from .sugar.version import (
+    __revision__,
+    pyzmq_version,
+    pyzmq_version_info,
+    zmq_version,
+    zmq_version_info,
+)
 
 # The library logs on "vmzmq" and never prints; without this, its warnings would reach
 # stderr through logging's last-resort handler in programs that configure no logging.
@@ -39,25 +59,18 @@ SyncContext = Context
 SyncSocket = Socket
 
 #: The libzmq release whose behaviour vmzmq follows.
-LIBZMQ_VERSION = (4, 3, 5)
-#: The pyzmq API level vmzmq provides.
-PYZMQ_API_VERSION = (27, 1, 0)
+LIBZMQ_VERSION = zmq_version_info()
 
 
-def zmq_version_info() -> tuple[int, int, int]:
-    return LIBZMQ_VERSION
+def get_includes() -> list[str]:
+    """pyzmq's directories of C headers, for Cython extensions built against pyzmq and
+    libzmq. vmzmq is pure Python and has none: an empty list."""
+    return []
 
 
-def zmq_version() -> str:
-    return ".".join(map(str, LIBZMQ_VERSION))
-
-
-def pyzmq_version_info() -> tuple[int, int, int]:
-    return PYZMQ_API_VERSION
-
-
-def pyzmq_version() -> str:
-    return ".".join(map(str, PYZMQ_API_VERSION))
+def get_library_dirs() -> list[str]:
+    """pyzmq's directories holding its bundled libzmq. vmzmq has no libzmq: an empty list."""
+    return []
 
 
 def has(capability: str) -> bool:
@@ -91,24 +104,33 @@ __all__ = [
     "Again",
     "Context",
     "ContextTerminated",
+    "DraftFDWarning",
     "Frame",
     "InterruptedSystemCall",
     "Message",
     "MessageTracker",
     "NotDone",
+    "PYZMQ_DRAFT_API",
     "Poller",
     "Socket",
+    "Stopwatch",
     "SyncContext",
     "SyncSocket",
     "ZMQBaseError",
     "ZMQBindError",
     "ZMQError",
     "ZMQVersionError",
+    "Enum",
+    "IntEnum",
+    "IntFlag",
+    "_FINISHED_TRACKER",
+    "__revision__",
     "__version__",
     "constants",
     "curve_keypair",
     "curve_public",
     "device",
+    "get_includes",
     "has",
     "proxy",
     "proxy_steerable",
@@ -117,6 +139,7 @@ __all__ = [
     "select",
     "strerror",
     "zmq_errno",
+    "zmq_poll",
     "zmq_version",
     "zmq_version_info",
     *constants.__all__,

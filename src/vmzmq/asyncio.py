@@ -850,4 +850,7 @@ class Context(_SyncContext):
         if isinstance(base, _SyncContext):
             object.__setattr__(self, "__dict__", base.__dict__)
             return
+        if shadow:  # an address: the sync Context finds the context it names (or refuses)
+            super().__init__(shadow=shadow, **kwargs)
+            return
         super().__init__(io_threads if isinstance(io_threads, int) else 1, **kwargs)

@@ -28,6 +28,15 @@ def strerror(errnum: int) -> str:
     return os.strerror(errnum)
 
 
+class DraftFDWarning(RuntimeWarning):
+    """pyzmq warns with this when it emulates ``zmq.FD`` for libzmq's thread-safe draft
+    sockets. vmzmq has no draft socket types, so it never issues it; the class exists for
+    code that filters it (``warnings.simplefilter("ignore", zmq.error.DraftFDWarning)``)."""
+
+    def __init__(self, msg: str = "") -> None:
+        super().__init__(msg or "zmq.FD on a thread-safe (draft) socket is emulated")
+
+
 class ZMQBaseError(Exception):
     """Base of every exception vmzmq raises."""
 
@@ -44,16 +53,30 @@ class ZMQError(ZMQBaseError):
 
     def __init__(self, errno: int | None = None, msg: str | None = None) -> None:
         if errno is None:
-            errno = _errno.EINVAL
+            errno = _errno.EINVAL  # libzmq's last error, which pyzmq reads here, is never ours
+        if isinstance(errno, int):
+            text = msg if msg is not None else strerror(errno)
+        else:
+            # pyzmq takes a message in place of the number: ZMQError("what went wrong").
+            text = msg if msg is not None else str(errno)
+            errno = None
+        super().__init__(text)
+        # After the base class's __init__: OSError's (InterruptedSystemCall) resets both.
         self.errno = errno
-        self.strerror = msg if msg is not None else strerror(errno)
-        super().__init__(self.strerror)
+        self.strerror = text
 
     def __str__(self) -> str:
         return self.strerror
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.errno!r}, {self.strerror!r})"
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple:
+        # Errors cross process boundaries (multiprocessing): rebuilt from errno and message,
+        # not from ``args`` (the message alone), so the subclass and errno survive.
+        if self.errno is None:
+            return (type(self), (self.strerror,))
+        return (type(self), (self.errno, self.strerror))
 
 
 class Again(ZMQError):
@@ -91,7 +114,41 @@ class ZMQVersionError(NotImplementedError):
     def __init__(self, min_version: str, msg: str = "Feature") -> None:
         self.min_version = min_version
         self.msg = msg
-        super().__init__(f"{msg} requires libzmq >= {min_version}")
+        self.version = ".".join(map(str, LIBZMQ_VERSION_INFO))
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.msg} requires libzmq >= {self.min_version}, have {self.version}"
+
+    def __repr__(self) -> str:
+        return f"ZMQVersionError({str(self)!r})"
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.min_version, self.msg))
+
+
+#: The libzmq release whose behaviour vmzmq follows (``zmq_version_info()``).
+LIBZMQ_VERSION_INFO = (4, 3, 5)
+
+
+def _check_version(min_version_info: tuple[int, ...], msg: str = "Feature") -> None:
+    """ZMQVersionError unless the libzmq behaviour vmzmq follows is at least
+    ``min_version_info`` (pyzmq's private helper, which some libraries import)."""
+    if LIBZMQ_VERSION_INFO < tuple(min_version_info):
+        raise ZMQVersionError(".".join(map(str, min_version_info)), msg)
+
+
+def _check_rc(rc: int, errno: int | None = None, error_without_errno: bool = True) -> None:
+    """pyzmq's private return-code check: raise the error for ``errno`` when ``rc`` is -1.
+    vmzmq keeps no last-error state (``zmq_errno()`` is always 0), so without ``errno`` a
+    failure is EINVAL."""
+    if rc != -1:
+        return
+    if errno is None:
+        if not error_without_errno:
+            return
+        errno = _errno.EINVAL
+    raise zmq_error(errno)
 
 
 _SUBCLASSES: dict[int, type[ZMQError]] = {
@@ -113,6 +170,8 @@ def with_detail(errnum: int, detail: str) -> ZMQError:
 
 
 __all__ = [
+    "LIBZMQ_VERSION_INFO",
+    "DraftFDWarning",
     "EFSM",
     "EMTHREAD",
     "ENOCOMPATPROTO",

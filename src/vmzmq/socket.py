@@ -8,6 +8,9 @@ import pickle
 import random
 import sys
 import time
+import types
+import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,7 +20,14 @@ from .engine.core import SocketCore
 from .engine.pipe import GIL_ENABLED
 from .engine.security import check as check_security
 from .error import ZMQBindError, ZMQError, with_detail, zmq_error
-from .frame import Frame, MessageTracker
+from .frame import (
+    _FINISHED_TRACKER,
+    COPY_THRESHOLD,
+    Frame,
+    MessageTracker,
+    _private,
+    _release_watch,
+)
 from .options import OPTIONS_BY_NAME, SocketOptions, option_spec
 from .patterns import create_pattern
 from .transport import get_transport, split_endpoint
@@ -56,7 +66,14 @@ _OPT_LAST_ENDPOINT = 32
 _OPT_THREAD_SAFE = 81
 _OPT_TOPICS_COUNT = 116
 
-_DONE = MessageTracker()
+# A shadow keeps the wrapper it shadows alive (pyzmq's ``_shadow_obj``); the dict is the
+# wrappers' shared state, so this per-wrapper reference lives here.
+_SHADOWED: weakref.WeakKeyDictionary[Socket, Socket] = weakref.WeakKeyDictionary()
+
+
+class _BadBuffer(BufferError, TypeError):
+    """What ``recv_into`` raises for a buffer it cannot write to: a BufferError, as pyzmq
+    raises, and a TypeError, as vmzmq did before."""
 
 
 class _NoSolo:
@@ -92,16 +109,58 @@ class Socket:
     """A ZeroMQ socket with pyzmq's API (``import vmzmq as zmq``).
 
     Not thread-safe, like libzmq's sockets: use one socket from one thread at a time.
-    Options are also attributes: ``s.linger = 0``, ``s.rcvtimeo``, ``s.routing_id``.
+    Options are also attributes: ``s.linger = 0``, ``s.rcvtimeo``, ``s.routing_id``; other
+    new attributes are refused (AttributeError), as in pyzmq, unless a subclass declares them.
+    ``Socket(other)``, ``Socket.shadow(other.underlying)`` and ``copy.copy(other)`` are
+    further wrappers over the same socket (pyzmq's shadows); only the wrapper that made the
+    socket closes it when garbage-collected (with a ResourceWarning, as pyzmq).
     """
 
     _closed = True  # until __init__ has run, so __del__ stays quiet
+    #: What repr() calls this class (subclasses show their own module and name).
+    _repr_cls = "vmzmq.Socket"
+    context: Context
+    # pyzmq's Socket is generic in what recv returns (``zmq.Socket[bytes]`` in annotations
+    # that are evaluated at run time).
+    __class_getitem__ = classmethod(types.GenericAlias)
 
-    def __init__(self, context: Context, socket_type: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        ctx_or_socket: Context | Socket | None = None,
+        socket_type: int = 0,
+        *,
+        shadow: Socket | int = 0,
+        copy_threshold: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # ``context=`` is vmzmq's older name for the first argument.
+        context = kwargs.pop("context", None) if ctx_or_socket is None else ctx_or_socket
+        if kwargs:
+            raise TypeError(f"Socket() got unexpected keyword arguments: {sorted(kwargs)}")
+        if isinstance(context, Socket):
+            shadow, context = context, None  # Socket(other_socket): a shadow, as pyzmq 25+
+        if shadow is not None and shadow is not False and not (
+            isinstance(shadow, int) and shadow == 0
+        ):
+            base = _live_socket(shadow)
+            # One state, two wrappers (pyzmq: two objects over one libzmq socket).
+            object.__setattr__(self, "__dict__", base.__dict__)
+            _SHADOWED[self] = base
+            if copy_threshold is not None:
+                self.copy_threshold = copy_threshold
+            return
+        if context is None:
+            raise TypeError("context must be specified")
         if socket_type not in TYPE_NAMES:
             raise with_detail(errno.EINVAL, f"unknown or unsupported socket type {socket_type!r}")
+        if context.closed:
+            raise with_detail(errno.ENOTSUP, "the context was terminated")
         context._check_open()
         object.__setattr__(self, "context", context)
+        object.__setattr__(self, "_owner_id", id(self))  # the wrapper that closes on collection
+        object.__setattr__(
+            self, "_copy_threshold", COPY_THRESHOLD if copy_threshold is None else copy_threshold
+        )
         object.__setattr__(self, "_type", int(socket_type))
         opts = SocketOptions(
             socket_type,
@@ -141,7 +200,21 @@ class Socket:
     # not a __getattr__ hook: a class with __getattr__ makes every attribute load in the hot
     # paths take CPython's slow generic route.
     def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_") or name in type(self).__dict__ or hasattr(type(self), name):
+        if name in ("subscribe", "unsubscribe", "SUBSCRIBE", "UNSUBSCRIBE"):
+            # pyzmq: ``sock.subscribe = "topic"`` subscribes (str as UTF-8), whatever the
+            # method of that name.
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            option = _OPT_SUBSCRIBE if name.lower() == "subscribe" else _OPT_UNSUBSCRIBE
+            self.setsockopt(option, value)
+            return
+        # (Never ``self.__dict__`` here: reading it turns the instance's attributes into a
+        # dict of their own, and every attribute load in send and recv gets slower.)
+        if (
+            name.startswith("_")
+            or hasattr(type(self), name)
+            or _class_declares(type(self), name)
+        ):
             object.__setattr__(self, name, value)
             return
         upper = name.upper()
@@ -149,10 +222,22 @@ class Socket:
             self.set_hwm(value)
             return
         spec = OPTIONS_BY_NAME.get(upper)
-        if spec is None:
-            object.__setattr__(self, name, value)
+        if spec is not None:
+            self.setsockopt(spec.id, value)
             return
-        self.setsockopt(spec.id, value)
+        if isinstance(getattr(C, upper, None), int):
+            # pyzmq passes any constant's value to setsockopt, so ``s.pub = 1`` sets option 1
+            # (EINVAL in libzmq 4). vmzmq refuses the name instead of guessing at a number.
+            raise with_detail(errno.EINVAL, f"{upper} is not a socket option")
+        raise AttributeError(f"{type(self).__name__} has no such option: {upper}")
+
+    def __dir__(self) -> list[str]:
+        # The class's names and every option's, as pyzmq lists them (object.__dir__ would
+        # read the instance dict, which slows the socket down: see __setattr__).
+        names = set(dir(type(self)))
+        names.update(C.SocketOption.__members__)
+        names.add("context")
+        return sorted(names)
 
     # -- properties ------------------------------------------------------------------------------
     @property
@@ -173,21 +258,51 @@ class Socket:
 
     @property
     def copy_threshold(self) -> int:
-        return C.COPY_THRESHOLD
+        """``send(copy=False)`` copies frames shorter than this (they get a done tracker);
+        longer ones get a tracker that watches them (with ``track=True``)."""
+        return self._copy_threshold
+
+    @copy_threshold.setter
+    def copy_threshold(self, value: int) -> None:
+        object.__setattr__(self, "_copy_threshold", int(value))
 
     @property
     def underlying(self) -> int:
-        return id(self)
+        """The address of the socket's engine state (pyzmq: of the libzmq socket); every
+        shadow of a socket has the same. ``Socket.shadow(address)`` takes it. 0 once closed."""
+        if self._closed:
+            return 0
+        return id(self._core)
+
+    @property
+    def _shadow(self) -> bool:
+        return id(self) != getattr(self, "_owner_id", None)
+
+    @classmethod
+    def shadow(cls, address: Socket | int) -> Socket:
+        """A new wrapper over an existing vmzmq socket: ``address`` is a Socket or the
+        ``underlying`` of one. It shares the socket (options, messages, closing); garbage
+        collection of a shadow does not close the socket. libzmq's sockets (pyzmq's) cannot
+        be shadowed: ZMQError EINVAL."""
+        return cls(shadow=_live_socket(address))
+
+    def __copy__(self, memo: Any = None) -> Socket:
+        """A copy of a socket is a shadow of it, as in pyzmq."""
+        return type(self).shadow(self)
+
+    __deepcopy__ = __copy__
 
     def fileno(self) -> int:
         """A file descriptor that becomes readable when EVENTS may have changed."""
         return self.getsockopt(_OPT_FD)
 
     def __repr__(self) -> str:
-        closed = " closed" if self._closed else ""
-        name = TYPE_NAMES.get(self._type, "?")
         cls = type(self)
-        return f"<{cls.__module__}.{cls.__name__}(zmq.{name}) at {id(self):#x}{closed}>"
+        # The exact class's own _repr_cls only: a subclass shows its module and name.
+        name = cls.__dict__.get("_repr_cls") or f"{cls.__module__}.{cls.__qualname__}"
+        closed = " closed" if self._closed else ""
+        kind = TYPE_NAMES.get(getattr(self, "_type", -1), "UNKNOWN")
+        return f"<{name}(zmq.{kind}) at {id(self):#x}{closed}>"
 
     def __enter__(self) -> Socket:
         return self
@@ -196,12 +311,18 @@ class Socket:
         self.close()
 
     def __del__(self) -> None:
-        # At interpreter exit the I/O thread may have died holding our lock: leave it.
-        if not self._closed and not sys.is_finalizing():
-            try:
-                self.close()
-            except Exception:
-                pass
+        # Only the wrapper that made the socket closes it (a shadow never does); at
+        # interpreter exit the I/O thread may have died holding our lock: leave it.
+        if self._closed or id(self) != getattr(self, "_owner_id", None) or sys.is_finalizing():
+            return
+        try:
+            warnings.warn(f"Unclosed socket {self}", ResourceWarning, stacklevel=2, source=self)
+        except Exception:
+            pass  # warnings half torn down
+        try:
+            self.close()
+        except Exception:
+            pass
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self, linger: int | None = None) -> None:
@@ -247,6 +368,8 @@ class Socket:
 
     def getsockopt(self, option: int) -> Any:
         self._check_open()
+        if self._core.context.terminated:  # libzmq: ETERM once the context is terminated
+            raise with_detail(C.ETERM, "the context was terminated")
         option = int(option)
         if option == _OPT_HWM:
             return self.get_hwm()
@@ -289,6 +412,15 @@ class Socket:
         return self.getsockopt(option).decode(encoding)
 
     get_string = getsockopt_unicode = getsockopt_string
+
+    def join(self, group: str | bytes) -> None:
+        """Join a RADIO-DISH group: RuntimeError, as pyzmq without draft support (vmzmq has
+        no draft socket types)."""
+        raise RuntimeError("vmzmq has no draft socket types: RADIO-DISH needs libzmq's draft API")
+
+    def leave(self, group: str | bytes) -> None:
+        """Leave a RADIO-DISH group: RuntimeError, as :meth:`join`."""
+        raise RuntimeError("vmzmq has no draft socket types: RADIO-DISH needs libzmq's draft API")
 
     def subscribe(self, topic: str | bytes) -> None:
         """Subscribe to a topic prefix (SUB), or apply one (XPUB_MANUAL)."""
@@ -435,19 +567,29 @@ class Socket:
         routing_id: int | None = None,
         group: str | None = None,
     ) -> MessageTracker | None:
-        """Send one frame; with SNDMORE more frames of the same message follow."""
-        if routing_id is not None or group is not None:
-            # pyzmq's arguments for the draft SERVER and RADIO sockets, which vmzmq lacks.
-            raise with_detail(
-                errno.ENOTSUP, "send(routing_id=, group=) is for draft socket types vmzmq "
-                "does not have (SERVER, RADIO)",
-            )
+        """Send one frame; with SNDMORE more frames of the same message follow.
+
+        Returns None, or with ``copy=False`` or a Frame a :class:`MessageTracker` as pyzmq
+        does (see :mod:`vmzmq.frame`): frames shorter than ``copy_threshold`` are copied and
+        get a tracker that is done at once; a longer one gets a tracker that watches it with
+        ``track=True`` (None without); a Frame's own tracker for a Frame.
+        """
+        if routing_id is not None or group is not None or not copy:
+            if routing_id is not None or group is not None:
+                # pyzmq's arguments for the draft SERVER and RADIO sockets, which vmzmq lacks.
+                raise with_detail(
+                    errno.ENOTSUP, "send(routing_id=, group=) is for draft socket types vmzmq "
+                    "does not have (SERVER, RADIO)",
+                )
+            return self._send_uncopied(data, flags, track)
         if type(data) is not bytes:
+            if isinstance(data, Frame):
+                return self._send_frame(data, flags, track)
             data = _frame_bytes(data)
         if flags & SNDMORE or self._send_parts:
             msg = self._gather(data, flags)
             if msg is None:
-                return _DONE if track else None
+                return None
         else:
             msg = None  # one frame: the message list is made only if it is needed
         if self._closed:
@@ -464,10 +606,10 @@ class Socket:
                     if pipe is not None:
                         engine = pipe.engine
                         if engine is not None and engine.offer_one(data):
-                            return _DONE if track else None
+                            return None
                     msg = [data]
                 if self._pattern_send(msg):
-                    return _DONE if track else None
+                    return None
         finally:
             lock.release()
         if msg is None:
@@ -478,7 +620,37 @@ class Socket:
             if len(msg) > 1:  # the caller may retry the last frame: keep the ones before it
                 object.__setattr__(self, "_send_parts", msg[:-1])
             raise
-        return _DONE if track else None
+        return None
+
+    def _send_frame(self, frame: Frame, flags: int, track: bool) -> MessageTracker | None:
+        if track and not frame.tracker:
+            raise ValueError("Not a tracked message")
+        Socket.send(self, frame._bytes, flags)
+        return frame.tracker
+
+    def _send_uncopied(self, data: Any, flags: int, track: bool) -> MessageTracker | None:
+        if isinstance(data, Frame):
+            return self._send_frame(data, flags, track)
+        payload = data if type(data) is bytes else _frame_bytes(data)
+        payload, tracker = self._uncopied(data, payload, track)
+        # The base class's send, whatever a subclass (asyncio: futures) makes of send.
+        Socket.send(self, payload, flags)
+        return tracker
+
+    def _uncopied(
+        self, data: Any, payload: bytes, track: bool
+    ) -> tuple[bytes, MessageTracker | None]:
+        """What ``copy=False`` sends of ``data`` (as ``payload``), and the tracker pyzmq
+        would return: a done one for a short frame (copied), None for a long one without
+        ``track``, else one watching a payload only vmzmq refers to."""
+        threshold = self._copy_threshold
+        if threshold and len(payload) < threshold:
+            return payload, _FINISHED_TRACKER
+        if not track:
+            return payload, None
+        payload = _private(data, payload)
+        event = _release_watch(payload)
+        return payload, (_FINISHED_TRACKER if event is None else MessageTracker(event))
 
     def _gather(self, data: bytes, flags: int) -> list | None:
         """Collect SNDMORE frames; the whole message once its last frame comes."""
@@ -510,33 +682,70 @@ class Socket:
         self._wait(lambda: self._pattern.send(msg) or None, timeout)
 
     def send_multipart(
-        self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True, track: bool = False
+        self,
+        msg_parts: Sequence[Any],
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        **kwargs: Any,
     ) -> MessageTracker | None:
+        """Send a whole message (a sequence of frames: bytes, buffers, Frames).
+
+        The frames go as one message (routed when the last one is sent). Returns what
+        :meth:`send` would for the last frame, except that a tracker that watches frames
+        (``copy=False`` and ``track``, or tracked Frames) covers every frame it watches."""
         if self._closed:
             raise with_detail(errno.ENOTSOCK, "the socket is closed")
-        if self._send_parts:
-            frames = self._send_parts
-            object.__setattr__(self, "_send_parts", [])
-        else:
-            frames = []
+        if not msg_parts:
+            # pyzmq indexes the last part: IndexError.
+            raise IndexError("send_multipart needs at least one frame")
+        frames: list = []
+        result: MessageTracker | None = None
+        watched: list[MessageTracker] = []
         for i, part in enumerate(msg_parts):
             if type(part) is not bytes:
+                if isinstance(part, Frame):
+                    if track and not part.tracker:
+                        raise ValueError("Not a tracked message")
+                    result = part.tracker
+                    if result is not None and result is not _FINISHED_TRACKER:
+                        watched.append(result)
+                    frames.append(part._bytes)
+                    continue
                 try:
-                    part = _frame_bytes(part)
+                    payload = _frame_bytes(part)
                 except TypeError:
                     raise TypeError(
                         f"Frame {i} ({part!r:.32}) does not support the buffer interface."
                     ) from None
-            frames.append(part)
-        if not frames:
-            raise with_detail(errno.EINVAL, "send_multipart needs at least one frame")
+            else:
+                payload = part
+            if copy:
+                result = None
+            else:
+                payload, result = self._uncopied(part, payload, track)
+                if result is not None and result is not _FINISHED_TRACKER:
+                    watched.append(result)
+            frames.append(payload)
+        head = self._send_parts
+        if head:  # frames sent earlier with SNDMORE lead this message
+            frames = head + frames
+            object.__setattr__(self, "_send_parts", [])
+        if watched:
+            result = watched[0] if len(watched) == 1 else MessageTracker(*watched)
         if flags & SNDMORE:
             with self._lock:
                 self._pattern.check_send()
             object.__setattr__(self, "_send_parts", frames)
-            return _DONE if track else None
-        self._send_msg(frames, flags)
-        return _DONE if track else None
+            return result
+        try:
+            self._send_msg(frames, flags)
+        except ZMQError:
+            # As libzmq: frames sent earlier with SNDMORE still wait for the rest.
+            if head:
+                object.__setattr__(self, "_send_parts", head)
+            raise
+        return result
 
     def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
                     **kwargs: Any) -> MessageTracker | None:
@@ -553,6 +762,7 @@ class Socket:
 
     def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
                    **kwargs: Any) -> MessageTracker | None:
+        """Send ``obj`` pickled. Only for peers that trust this one: see recv_pyobj."""
         return self.send(pickle.dumps(obj, protocol), flags, **kwargs)
 
     def send_serialized(self, msg: Any, serialize: Callable[[Any], list], flags: int = 0,
@@ -561,7 +771,8 @@ class Socket:
 
     # -- receiving -------------------------------------------------------------------------------
     def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
-        """Receive one frame (bytes, or a Frame with ``copy=False``)."""
+        """Receive one frame: bytes, or with ``copy=False`` a Frame (whose metadata
+        ``get()`` reads; with ``track`` its tracker is done, as pyzmq's)."""
         parts = self._recv_parts
         if not parts:
             if copy and not self._closed and GIL_ENABLED:
@@ -611,10 +822,7 @@ class Socket:
         frame = parts.popleft()
         if copy:
             return frame
-        f = Frame(frame)
-        f.more = bool(parts)
-        f.properties = self._recv_props
-        return f
+        return Frame._received(frame, bool(parts), self._recv_props, track)
 
     def _recv_msg(self, flags: int, want_source: bool = False) -> list:
         with self._lock:
@@ -655,27 +863,29 @@ class Socket:
         if copy:
             return frames
         props = self._recv_props
-        out = []
-        for i, frame in enumerate(frames):
-            f = Frame(frame)
-            f.more = i < len(frames) - 1
-            f.properties = props
-            out.append(f)
-        return out
+        last = len(frames) - 1
+        return [
+            Frame._received(frame, i < last, props, track) for i, frame in enumerate(frames)
+        ]
 
     def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
-        """Receive one frame into ``buffer``; return the frame's full size (it may have been
-        truncated to fit, as with libzmq's zmq_recv)."""
+        """Receive one frame into ``buffer`` (writable and contiguous), at most ``nbytes``
+        of it (0: as much as fits); return the frame's full size (larger: it was truncated,
+        as with libzmq's zmq_recv). ``recv_into(bytearray())`` drops a frame."""
         # Everything is checked before the message is taken: a bad argument loses nothing.
         if nbytes < 0:
             raise ValueError(f"nbytes={nbytes!r} must be non-negative")
-        view = memoryview(buffer)
+        view = memoryview(buffer)  # TypeError for an object without a buffer, as pyzmq
         if view.readonly:
-            raise TypeError("recv_into needs a writable buffer")
+            raise _BadBuffer("memoryview: underlying buffer is not writable")
+        if not view.c_contiguous:
+            raise _BadBuffer("memoryview: underlying buffer is not contiguous")
         view = view.cast("B")
+        size = len(view)
+        if nbytes > size:
+            raise ValueError(f"nbytes={nbytes} too big for memoryview of {size}B")
         frame = self.recv(flags)
-        limit = len(view) if nbytes == 0 else min(nbytes, len(view))
-        n = min(limit, len(frame))
+        n = min(nbytes or size, len(frame))
         view[:n] = frame[:n]
         return len(frame)
 
@@ -688,6 +898,11 @@ class Socket:
         return json.loads(self.recv(flags), **kwargs)
 
     def recv_pyobj(self, flags: int = 0) -> Any:
+        """Receive a pickled object and unpickle it, as pyzmq does.
+
+        Unpickling runs whatever code the message names: use this only with peers that are
+        authenticated (CURVE with a ZAP handler, ipc with IPC_FILTER_UID...) and trusted.
+        ``recv_json`` or ``recv_serialized`` with a safe decoder are the choice otherwise."""
         return pickle.loads(self.recv(flags))
 
     def recv_serialized(self, deserialize: Callable[[list], Any], flags: int = 0,
@@ -779,21 +994,59 @@ def _text(value: Any, what: str) -> str:
 
 
 def _frame_bytes(data: Any) -> bytes:
+    """The exact ``bytes`` the engine gets for ``data``: pipes tell a one-frame message from
+    a list of frames by ``type(x) is bytes``, so a subclass of bytes is copied too."""
     if isinstance(data, Frame):
-        return data.bytes
+        return data._bytes
     if isinstance(data, str):
         raise TypeError("unicode not allowed, use send_string")
-    if isinstance(data, bytes):
-        return data
     try:
-        return bytes(memoryview(data))
+        with memoryview(data) as view:
+            return view.tobytes()
     except TypeError:
-        raise TypeError(f"{data!r:.32} does not support the buffer interface") from None
+        raise TypeError(f"a bytes-like object is required, not {type(data).__name__!r}") from None
+
+
+def _class_declares(cls: type, name: str) -> bool:
+    """Whether a class of the hierarchy annotates ``name`` (pyzmq allows setting those)."""
+    return any(name in getattr(klass, "__annotations__", {}) for klass in cls.__mro__)
+
+
+def _live_socket(address: Any) -> Socket:
+    """The vmzmq socket that ``address`` (a Socket, or a socket's ``underlying``) names."""
+    if isinstance(address, Socket):
+        return address
+    from .context import _live_contexts
+    from .utils.interop import cast_int_addr
+
+    what = address
+    underlying = getattr(address, "underlying", None)
+    if not isinstance(address, int) and underlying is not None:
+        address = underlying  # e.g. a pyzmq socket: its libzmq socket's address
+    number = cast_int_addr(address)
+    if number:
+        for context in _live_contexts():
+            for sock in list(context._sockets):
+                core = getattr(sock, "_core", None)
+                if core is not None and id(core) == number and not sock._closed:
+                    return sock
+    raise with_detail(
+        errno.EINVAL,
+        f"{what!r} is not an open vmzmq socket or the underlying address of one: vmzmq "
+        "shadows only its own sockets (a libzmq socket, such as pyzmq's, cannot be shadowed)",
+    )
 
 
 def _option_property(option: int, name: str) -> property:
     def fget(self: Socket) -> Any:
-        return self.getsockopt(option)
+        try:
+            return self.getsockopt(option)
+        except ZMQError as exc:
+            # As pyzmq: an option that cannot be read is no attribute (hasattr() is False,
+            # and mocks rely on that).
+            if exc.errno in (errno.EINVAL, errno.EFAULT):
+                raise AttributeError(f"{name} attribute is write-only") from None
+            raise
 
     def fset(self: Socket, value: Any) -> None:
         self.setsockopt(option, value)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .constants import DEALER, EVENTS, NOBLOCK, POLLIN
+from .constants import DEALER, NOBLOCK, POLLIN
 from .error import ZMQError
 from .zmtp.zap import ZAP_ENDPOINT
 
@@ -122,7 +122,9 @@ class ZapClient:
             sock = self._sock
             if sock is None:
                 return
-            while sock.getsockopt(EVENTS) & POLLIN:
+            # (_events: getsockopt(EVENTS) raises ETERM while the context terminates, and the
+            # FD must be drained whatever the context's state, or epoll reports it forever.)
+            while sock._events(expose=True) & POLLIN:
                 try:
                     frames = sock.recv_multipart(NOBLOCK)
                 except ZMQError:

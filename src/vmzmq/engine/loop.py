@@ -35,6 +35,10 @@ def in_io_thread() -> bool:
     return getattr(_this_thread, "io", False)
 
 
+def _nothing() -> None:
+    pass
+
+
 class Timer:
     """A handle to a scheduled callback; ``cancel()`` is safe from any thread."""
 
@@ -47,6 +51,9 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # The heap keeps a cancelled timer until it reaches the top; its callback must not
+        # keep what it refers to (a closed connecter, its pipe and queued messages) alive.
+        self.callback = _nothing
 
 
 class IOThread:

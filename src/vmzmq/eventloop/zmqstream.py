@@ -354,7 +354,10 @@ class ZMQStream:
         if sock is None:
             return
         try:
+            # ETERM once the context is terminated, as libzmq's (handled below)
             zmq_events = sock.getsockopt(EVENTS)
+        except ContextTerminated:
+            zmq_events = -1
         except ZMQError as exc:
             if self.closed():
                 gen_log.warning("Got events for stream %s whose socket is closed: %s", self, exc)
@@ -362,9 +365,7 @@ class ZMQStream:
                 gen_log.error("Error getting events for %s: %s", self, exc)
             return
         try:
-            if sock._core.context.terminated:
-                # libzmq's getsockopt(EVENTS) fails with ETERM here (pyzmq's stream relies on
-                # it); vmzmq's answers, so look for ourselves.
+            if zmq_events < 0:
                 raise zmq_error(ETERM, "the context was terminated")
             if zmq_events & POLLIN and self.receiving():
                 self._handle_recv()

@@ -199,8 +199,8 @@ class PUBHandler(logging.Handler):
             if not self._done:
                 self._done = True
                 linger = None
-                if self._made_socket and not self.socket.closed and self.socket.linger < 0:
-                    linger = _CLOSE_LINGER_MS
+                if self._made_socket and not self.socket.closed and self.socket._opts.linger < 0:
+                    linger = _CLOSE_LINGER_MS  # (_opts: reading .linger is ETERM after term)
                 self._release(linger)
         finally:
             super().close()
