@@ -1064,3 +1064,28 @@ def test_getsockopt_once_the_context_is_terminated_raises_eterm() -> None:
         s.close(linger=0)
         ender.join(30)
     assert not ender.is_alive()
+
+
+def test_leaving_a_context_with_a_zap_handler_warns_about_no_socket_of_its_own() -> None:
+    # The ZAP client's DEALER belongs to the context: only the user's sockets are "unclosed".
+    from vmzmq.auth.thread import ThreadAuthenticator
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with vmzmq.Context() as ctx:
+            auth = ThreadAuthenticator(ctx)
+            auth.start()
+            auth.configure_plain(domain="*", passwords={"user": "secret"})
+            server = ctx.socket(vmzmq.REP)
+            server.plain_server = True
+            port = server.bind_to_random_port("tcp://127.0.0.1")
+            client = ctx.socket(vmzmq.REQ)
+            client.plain_username, client.plain_password = b"user", b"secret"
+            client.connect(f"tcp://127.0.0.1:{port}")
+            client.send(b"hello")
+            assert recv_within(server) == [b"hello"]
+            client.close()
+            server.close()
+            auth.stop()
+    unclosed = [w for w in caught if "unclosed socket" in str(w.message)]
+    assert unclosed == [], [str(w.message) for w in unclosed]

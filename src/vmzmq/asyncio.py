@@ -34,17 +34,25 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 from .constants import EVENTS, FD, POLLERR, POLLIN, POLLOUT
 from .context import Context as _SyncContext
 from .error import ETERM, ZMQError, with_detail, zmq_error
-from .frame import Frame
+from .frame import Frame, MessageTracker
 from .poll import Poller as _SyncPoller
 from .socket import Socket as _SyncSocket
 
+if TYPE_CHECKING:
+    from .engine.signaler import Signaler
+
+    # What the send family's futures give: the synchronous send's result (see Socket.send).
+    _Sent = MessageTracker | None
+
 DONTWAIT = 1
 SNDMORE = 2
+
+_T = TypeVar("_T")
 
 __all__ = ["Context", "Poller", "Socket"]
 
@@ -61,10 +69,10 @@ class _LoopWatch:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         # fd -> (the Signaler object that owns it, {key: callback})
-        self.subs: dict[int, tuple[Any, dict[object, Callable[[], None]]]] = {}
+        self.subs: dict[int, tuple[Signaler, dict[object, Callable[[], None]]]] = {}
         self.kicked: set[int] = set()
 
-    def add(self, signaler: Any, key: object, callback: Callable[[], None]) -> None:
+    def add(self, signaler: Signaler, key: object, callback: Callable[[], None]) -> None:
         fd = signaler.fd
         if fd < 0:
             raise with_detail(errno.ENOTSOCK, "the socket is closed")
@@ -79,7 +87,7 @@ class _LoopWatch:
             self.loop.add_reader(fd, self._fire, fd)
         entry[1][key] = callback
 
-    def remove(self, signaler: Any, key: object, fd: int | None = None) -> None:
+    def remove(self, signaler: Signaler, key: object, fd: int | None = None) -> None:
         fd = signaler.fd if fd is None else fd
         entry = self.subs.get(fd)
         if entry is None or entry[0] is not signaler:
@@ -160,7 +168,7 @@ def _same_thread(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 # -- futures -------------------------------------------------------------------------------------
-class _RecvFuture(asyncio.Future):
+class _RecvFuture(asyncio.Future[_T]):
     """A Future for a received message that gives the message back to its socket when the
     awaiting task is cancelled after the message was taken but before the task resumed.
 
@@ -170,7 +178,7 @@ class _RecvFuture(asyncio.Future):
 
     _putback: tuple[Socket, list[bytes], int | None] | None = None
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, _T]:
         if not self.done():
             self._asyncio_future_blocking = True
             try:
@@ -196,12 +204,14 @@ class _RecvFuture(asyncio.Future):
 class _Waiter:
     __slots__ = ("future", "kind", "flags", "args", "timer", "load")
 
+    # ``future`` gives what ``kind`` makes of the message (``load``'s result if given):
+    # bytes, Frames, a str, a decoded object... so its type is the caller's to declare.
     def __init__(
         self,
-        future: asyncio.Future,
+        future: asyncio.Future[Any],
         kind: str,
         flags: int,
-        args: tuple,
+        args: tuple[Any, ...],
         load: Callable[[Any], Any] | None = None,
     ) -> None:
         self.future = future
@@ -213,7 +223,7 @@ class _Waiter:
 
 
 def _frames(frames: list[bytes]) -> list[Frame]:
-    out = []
+    out: list[Frame] = []
     for i, data in enumerate(frames):
         frame = Frame(data)
         frame.more = i < len(frames) - 1
@@ -235,7 +245,7 @@ def _as_bytes(data: Any) -> bytes:
 
 
 # -- the socket -----------------------------------------------------------------------------------
-class Socket(_SyncSocket):
+class Socket(_SyncSocket[asyncio.Future[Any]]):
     """A vmzmq socket whose send/recv/poll methods return awaitable futures.
 
     Everything else (bind, connect, options, ...) is the synchronous API. Use one socket
@@ -255,13 +265,22 @@ class Socket(_SyncSocket):
         "_held",
         "_taken",
     )
+    _owner: bool
+    _aloop: asyncio.AbstractEventLoop | None
+    _watching: bool
+    _recv_waiters: deque[_Waiter]
+    _send_waiters: deque[_Waiter]
+    _poll_waiters: list[tuple[asyncio.Future[int], int]]
+    _wake: Callable[[], None]
+    _held: list[tuple[int, list[bytes]]]
+    _taken: int
 
     def __init__(
         self,
-        context: Any = None,
+        context: _SyncContext[Any] | _SyncSocket[Any] | None = None,
         socket_type: int = -1,
-        io_loop: Any = None,
-        _from_socket: _SyncSocket | None = None,
+        io_loop: object = None,
+        _from_socket: _SyncSocket[Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(context, _SyncSocket):
@@ -306,7 +325,7 @@ class Socket(_SyncSocket):
             _SyncSocket.getsockopt(self, FD)
 
     @classmethod
-    def from_socket(cls, socket: _SyncSocket, io_loop: Any = None) -> Socket:
+    def from_socket(cls, socket: _SyncSocket[Any], io_loop: object = None) -> Self:
         """An async view of an existing (synchronous) socket; both share one state."""
         return cls(_from_socket=socket, io_loop=io_loop)
 
@@ -375,7 +394,7 @@ class Socket(_SyncSocket):
         if self._poll_waiters:
             self._serve_polls()
 
-    def _serve(self, waiters: deque, attempt: Callable[[_Waiter], Any]) -> None:
+    def _serve(self, waiters: deque[_Waiter], attempt: Callable[[_Waiter], Any]) -> None:
         while waiters:
             waiter = waiters[0]
             if waiter.future.done():
@@ -433,7 +452,9 @@ class Socket(_SyncSocket):
         if loop is not None:
             _cancel_futures(loop, futures)
 
-    def _add_waiter(self, waiters: deque, waiter: _Waiter, timeout_ms: int) -> asyncio.Future:
+    def _add_waiter(
+        self, waiters: deque[_Waiter], waiter: _Waiter, timeout_ms: int
+    ) -> asyncio.Future[Any]:
         loop = self._aloop
         assert loop is not None
         waiters.append(waiter)
@@ -441,7 +462,7 @@ class Socket(_SyncSocket):
         if timeout_ms >= 0:
             waiter.timer = loop.call_later(timeout_ms / 1000, Socket._timed_out, waiters, waiter)
 
-        def forget(_f: asyncio.Future) -> None:
+        def forget(_f: asyncio.Future[Any]) -> None:
             # A cancelled or timed-out call must not linger in the queue until a wake-up.
             if waiter.timer is not None:
                 waiter.timer.cancel()
@@ -455,7 +476,7 @@ class Socket(_SyncSocket):
         return fut
 
     @staticmethod
-    def _timed_out(waiters: deque, waiter: _Waiter) -> None:
+    def _timed_out(waiters: deque[_Waiter], waiter: _Waiter) -> None:
         if not waiter.future.done():
             waiter.future.set_exception(zmq_error(errno.EAGAIN, "Resource temporarily unavailable"))
 
@@ -485,7 +506,8 @@ class Socket(_SyncSocket):
         self, whole: bool, flags: int, copy: bool, track: bool
     ) -> tuple[Any, list[bytes], int | None]:
         """The next message (``whole``) or frame: (what the caller gets, its frames as bytes,
-        the message's sequence number if it was taken whole, else None)."""
+        the message's sequence number if it was taken whole, else None). What the caller
+        gets is bytes, a Frame, or a list of either, as ``whole`` and ``copy`` say."""
         parts = self._recv_parts
         if not parts and self._held:
             seq, frames = self._held.pop(0)
@@ -529,10 +551,14 @@ class Socket(_SyncSocket):
         return msg
 
     def _recv_call(
-        self, kind: str, flags: int, args: tuple, load: Callable[[Any], Any] | None = None
-    ) -> asyncio.Future:
+        self,
+        kind: str,
+        flags: int,
+        args: tuple[Any, ...],
+        load: Callable[[Any], Any] | None = None,
+    ) -> asyncio.Future[Any]:
         loop = self._get_loop()
-        fut = _RecvFuture(loop=loop)
+        fut: _RecvFuture[Any] = _RecvFuture(loop=loop)
         waiter = _Waiter(fut, kind, flags, args, load)
         if flags & DONTWAIT or not self._recv_waiters:
             # Take a message at once if there is one: no wake-up round trip.
@@ -548,37 +574,93 @@ class Socket(_SyncSocket):
                 return fut
         return self._add_waiter(self._recv_waiters, waiter, self._opts.rcvtimeo)
 
-    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:  # type: ignore[override]
+    # The send/recv family returns futures of what the synchronous methods return, as
+    # pyzmq's asyncio sockets do. Typing has no way to let a subclass change what its
+    # methods return like that: hence ``type: ignore[override]`` on each of them (and
+    # ``[assignment]`` on the aliases: recv_unicode, send_unicode).
+    @overload  # type: ignore[override]
+    def recv(
+        self, flags: int = 0, copy: Literal[True] = True, track: bool = False
+    ) -> asyncio.Future[bytes]: ...
+    @overload
+    def recv(
+        self, flags: int = 0, *, copy: Literal[False], track: bool = False
+    ) -> asyncio.Future[Frame]: ...
+    @overload
+    def recv(
+        self, flags: int, copy: Literal[False], track: bool = False
+    ) -> asyncio.Future[Frame]: ...
+    @overload
+    def recv(
+        self, flags: int = 0, copy: bool = True, track: bool = False
+    ) -> asyncio.Future[bytes] | asyncio.Future[Frame]: ...
+
+    def recv(
+        self, flags: int = 0, copy: bool = True, track: bool = False
+    ) -> asyncio.Future[bytes] | asyncio.Future[Frame]:
         """Receive one frame; returns a future (bytes, or a Frame with ``copy=False``)."""
         return self._recv_call("recv", flags, (copy, track))
 
-    def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:  # type: ignore[override]
+    @overload  # type: ignore[override]
+    def recv_multipart(
+        self, flags: int = 0, copy: Literal[True] = True, track: bool = False
+    ) -> asyncio.Future[list[bytes]]: ...
+    @overload
+    def recv_multipart(
+        self, flags: int = 0, *, copy: Literal[False], track: bool = False
+    ) -> asyncio.Future[list[Frame]]: ...
+    @overload
+    def recv_multipart(
+        self, flags: int, copy: Literal[False], track: bool = False
+    ) -> asyncio.Future[list[Frame]]: ...
+    @overload
+    def recv_multipart(
+        self, flags: int = 0, copy: bool = True, track: bool = False
+    ) -> asyncio.Future[list[bytes]] | asyncio.Future[list[Frame]]: ...
+
+    def recv_multipart(
+        self, flags: int = 0, copy: bool = True, track: bool = False
+    ) -> asyncio.Future[list[bytes]] | asyncio.Future[list[Frame]]:
         """Receive a whole message; returns a future for the list of frames."""
         return self._recv_call("recv_multipart", flags, (copy, track))
 
-    def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> Any:  # type: ignore[override]
+    def recv_into(  # type: ignore[override]
+        self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0
+    ) -> asyncio.Future[int]:
         """Receive one frame into ``buffer``; returns a future for the frame's full size."""
         if nbytes < 0:
             raise ValueError(f"nbytes={nbytes!r} must be non-negative")
         return self._recv_call("recv_into", flags, (buffer, nbytes))
 
-    def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> Any:  # type: ignore[override]
+    def recv_string(  # type: ignore[override]
+        self, flags: int = 0, encoding: str = "utf-8"
+    ) -> asyncio.Future[str]:
         return self._recv_call("recv", flags, (True, False), lambda b: b.decode(encoding))
 
-    recv_unicode = recv_string
+    recv_unicode = recv_string  # type: ignore[assignment]
 
-    def recv_json(self, flags: int = 0, **kwargs: Any) -> Any:  # type: ignore[override]
+    def recv_json(self, flags: int = 0, **kwargs: Any) -> asyncio.Future[Any]:
         return self._recv_call("recv", flags, (True, False), lambda b: json.loads(b, **kwargs))
 
-    def recv_pyobj(self, flags: int = 0) -> Any:  # type: ignore[override]
+    def recv_pyobj(self, flags: int = 0) -> asyncio.Future[Any]:
         return self._recv_call("recv", flags, (True, False), pickle.loads)
 
+    @overload  # type: ignore[override]
     def recv_serialized(
-        self,
-        deserialize: Callable[[list], Any],
-        flags: int = 0,  # type: ignore[override]
-        copy: bool = True,
-    ) -> Any:
+        self, deserialize: Callable[[list[bytes]], _T], flags: int = 0, copy: Literal[True] = True
+    ) -> asyncio.Future[_T]: ...
+    @overload
+    def recv_serialized(
+        self, deserialize: Callable[[list[Frame]], _T], flags: int = 0, *, copy: Literal[False]
+    ) -> asyncio.Future[_T]: ...
+    @overload
+    def recv_serialized(
+        self, deserialize: Callable[[list[Frame]], _T], flags: int, copy: Literal[False]
+    ) -> asyncio.Future[_T]: ...
+
+    def recv_serialized(
+        self, deserialize: Callable[[Any], _T], flags: int = 0, copy: bool = True
+    ) -> asyncio.Future[_T]:
         return self._recv_call("recv_multipart", flags, (copy, False), deserialize)
 
     # -- sending -----------------------------------------------------------------------------
@@ -588,7 +670,9 @@ class Socket(_SyncSocket):
             return _SyncSocket.send_multipart(self, waiter.args[0], flags, **waiter.args[1])
         return _SyncSocket.send(self, waiter.args[0], flags, **waiter.args[1])
 
-    def _send_call(self, kind: str, data: Any, flags: int, kwargs: dict) -> asyncio.Future:
+    def _send_call(
+        self, kind: str, data: Any, flags: int, kwargs: dict[str, Any]
+    ) -> asyncio.Future[_Sent]:
         loop = self._get_loop()
         if self._send_parts and not flags & SNDMORE and not self._closed:
             # Frames sent earlier with SNDMORE join this one as one message that is queued,
@@ -597,7 +681,7 @@ class Socket(_SyncSocket):
             self._send_parts.clear()
             data = head + (list(data) if kind == "send_multipart" else [data])
             kind = "send_multipart"
-        fut = loop.create_future()
+        fut: asyncio.Future[_Sent] = loop.create_future()
         waiter = _Waiter(fut, kind, flags, (data, kwargs))
         if flags & DONTWAIT and self._send_waiters:
             # Sending now would overtake the queued messages: as full as a blocked socket.
@@ -620,15 +704,15 @@ class Socket(_SyncSocket):
             waiter.args = (_as_bytes(data), kwargs)
         return self._add_waiter(self._send_waiters, waiter, self._opts.sndtimeo)
 
-    def send(
+    def send(  # type: ignore[override]
         self,
         data: Any,
         flags: int = 0,
         copy: bool = True,
-        track: bool = False,  # type: ignore[override]
+        track: bool = False,
         routing_id: int | None = None,
         group: str | None = None,
-    ) -> Any:
+    ) -> asyncio.Future[_Sent]:
         """Send one frame; returns a future, done when the frame is queued in full."""
         kwargs: dict[str, Any] = {"copy": copy, "track": track}
         if routing_id is not None:
@@ -637,29 +721,61 @@ class Socket(_SyncSocket):
             kwargs["group"] = group
         return self._send_call("send", data, flags, kwargs)
 
-    def send_multipart(
+    def send_multipart(  # type: ignore[override]
         self,
         msg_parts: Sequence[Any],
         flags: int = 0,
-        copy: bool = True,  # type: ignore[override]
+        copy: bool = True,
         track: bool = False,
         **kwargs: Any,
-    ) -> Any:
+    ) -> asyncio.Future[_Sent]:
         """Send a whole message; returns a future. Cancelled while pending, nothing is sent."""
         return self._send_call(
             "send_multipart", list(msg_parts), flags, {"copy": copy, "track": track}
         )
 
     # send_string / send_json / send_pyobj / send_serialized come from the synchronous class:
-    # they end in self.send / self.send_multipart, so they return these futures.
+    # they end in self.send / self.send_multipart, so they return these futures. Declared
+    # here (for type checkers only) as what they return on this class.
+    if TYPE_CHECKING:
+
+        def send_string(  # type: ignore[override]
+            self,
+            u: str,
+            flags: int = 0,
+            copy: bool = True,
+            encoding: str = "utf-8",
+            **kwargs: Any,
+        ) -> asyncio.Future[_Sent]: ...
+
+        send_unicode = send_string  # type: ignore[assignment]
+
+        def send_json(  # type: ignore[override]
+            self, obj: Any, flags: int = 0, **kwargs: Any
+        ) -> asyncio.Future[_Sent]: ...
+
+        def send_pyobj(  # type: ignore[override]
+            self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL, **kwargs: Any
+        ) -> asyncio.Future[_Sent]: ...
+
+        def send_serialized(  # type: ignore[override]
+            self,
+            msg: _T,
+            serialize: Callable[[_T], Sequence[Any]],
+            flags: int = 0,
+            copy: bool = True,
+            **kwargs: Any,
+        ) -> asyncio.Future[_Sent]: ...
 
     # -- polling -----------------------------------------------------------------------------
-    def poll(self, timeout: int | None = None, flags: int = POLLIN) -> Any:  # type: ignore[override]
+    def poll(  # type: ignore[override]
+        self, timeout: int | None = None, flags: int = POLLIN
+    ) -> asyncio.Future[int]:
         """A future for the events in ``flags`` that are ready within ``timeout`` ms (0 if
         none; None or negative: wait as long as needed)."""
         self._check_open()
         loop = self._get_loop()
-        fut = loop.create_future()
+        fut: asyncio.Future[int] = loop.create_future()
         if self._core.context.terminated:
             fut.set_exception(with_detail(ETERM, "the context was terminated"))
             return fut
@@ -673,7 +789,7 @@ class Socket(_SyncSocket):
             handle = loop.call_later(timeout / 1000, _resolve, fut, 0)
             fut.add_done_callback(lambda _f: handle.cancel())
 
-        def forget(_f: asyncio.Future) -> None:
+        def forget(_f: asyncio.Future[int]) -> None:
             try:
                 self._poll_waiters.remove(entry)
             except ValueError:
@@ -702,12 +818,12 @@ class Socket(_SyncSocket):
         super().close(linger)
 
 
-def _resolve(fut: asyncio.Future, value: Any) -> None:
+def _resolve(fut: asyncio.Future[_T], value: _T) -> None:
     if not fut.done():
         fut.set_result(value)
 
 
-def _cancel_futures(loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future]) -> None:
+def _cancel_futures(loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[Any]]) -> None:
     def cancel() -> None:
         for fut in futures:
             if not fut.done():
@@ -731,6 +847,8 @@ class Poller(_SyncPoller):
     Registers vmzmq sockets (async or not) and plain file descriptors or objects with
     ``fileno()``; plain items are reported by fd, as by ``vmzmq.Poller``.
     """
+
+    _socket_class: type[Socket]
 
     def _ready(self) -> list[tuple[Any, int]]:
         """What is ready now, without draining any socket's wake-up fd."""
@@ -768,10 +886,12 @@ class Poller(_SyncPoller):
                     ready.append((fd, got))
         return ready
 
-    def poll(self, timeout: float | None = -1) -> Any:  # type: ignore[override]
+    def poll(  # type: ignore[override]
+        self, timeout: float | None = -1
+    ) -> asyncio.Future[list[tuple[Any, int]]]:
         """A future for the list of ready (item, events); [] when ``timeout`` ms pass."""
         loop = _current_loop()
-        fut = loop.create_future()
+        fut: asyncio.Future[list[tuple[Any, int]]] = loop.create_future()
         try:
             ready = self._ready()
         except Exception as exc:
@@ -783,7 +903,7 @@ class Poller(_SyncPoller):
 
         watch = _watch(loop)
         key = object()
-        watched: list[tuple[Any, int]] = []  # (signaler, its fd: gone from it once closed)
+        watched: list[tuple[Signaler, int]] = []  # (signaler, its fd: gone from it once closed)
         raw_fds: list[int] = []
 
         def check() -> None:
@@ -815,7 +935,7 @@ class Poller(_SyncPoller):
         except Exception as exc:
             fut.set_exception(exc)
 
-        def cleanup(_f: asyncio.Future) -> None:
+        def cleanup(_f: asyncio.Future[list[tuple[Any, int]]]) -> None:
             for signaler, fd in watched:
                 signaler.waiters -= 1
                 watch.remove(signaler, key, fd)
@@ -833,11 +953,11 @@ class Poller(_SyncPoller):
         return fut
 
 
-Poller._socket_class = Socket  # type: ignore[attr-defined]
+Poller._socket_class = Socket
 
 
 # -- the context ----------------------------------------------------------------------------------
-class Context(_SyncContext):
+class Context(_SyncContext[Socket]):
     """A context whose sockets are :class:`Socket` (async). ``Context(sync_context)`` is an
     async view of an existing context (one shared state, like pyzmq's shadow)."""
 
@@ -845,7 +965,12 @@ class Context(_SyncContext):
     _instance: Context | None = None  # not shared with vmzmq.Context.instance()
     _instance_pid: int | None = None
 
-    def __init__(self, io_threads: Any = 1, shadow: Any = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        io_threads: int | _SyncContext[Any] = 1,
+        shadow: _SyncContext[Any] | int = 0,
+        **kwargs: Any,
+    ) -> None:
         base = io_threads if isinstance(io_threads, _SyncContext) else shadow
         if isinstance(base, _SyncContext):
             object.__setattr__(self, "__dict__", base.__dict__)

@@ -9,7 +9,8 @@ import threading
 import types
 import warnings
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from .constants import ContextOption, SocketOption
 from .engine.core import ContextCore
@@ -46,6 +47,18 @@ _NAME_PREFIX = int(ContextOption.THREAD_NAME_PREFIX)
 _IPV6 = 42
 _KNOWN_CONTEXT_OPTIONS = frozenset(CONTEXT_OPTION_DEFAULTS) | CONTEXT_OPTIONS_WRITE_ONLY
 
+if TYPE_CHECKING:
+    import typing_extensions
+
+    # Defaults as for Socket's parameter (see socket.py): a bare ``zmq.Context`` is any
+    # context, asyncio's too.
+    _SocketT_co = typing_extensions.TypeVar(
+        "_SocketT_co", bound="Socket[Any]", covariant=True, default="Socket[Any]"
+    )
+else:
+    _SocketT_co = TypeVar("_SocketT_co", bound="Socket[Any]", covariant=True)
+_OtherSocketT = TypeVar("_OtherSocketT", bound="Socket[Any]")
+
 # Every context made (not shadows): what Context.shadow(address) and Socket.shadow(address)
 # look through.
 _LIVE: weakref.WeakSet[Context] = weakref.WeakSet()
@@ -78,22 +91,28 @@ def _live_context(address: Any) -> Context:
     )
 
 
-class Context:
+class Context(Generic[_SocketT_co]):
     """A ZeroMQ context: ``Context()``, ``Context.instance()``, ``socket(type)``,
     ``term()``, ``destroy(linger=)``; usable as a context manager (exit calls destroy, as
     pyzmq 24+ does). ``Context(other)`` or ``Context.shadow(other.underlying)`` is a second
     wrapper over the same context (pyzmq's shadow)."""
 
-    _socket_class: type[Socket] = Socket
-    _instance: Context | None = None
+    # Typing cannot tell that this default fits the class's own parameter (a subclass for
+    # another socket class sets its own, as asyncio's Context does).
+    _socket_class: type[_SocketT_co] = Socket  # type: ignore[assignment]
+    _instance: Context[Any] | None = None
     _instance_lock = threading.Lock()
     _instance_pid: int | None = None
     #: What repr() calls this class (subclasses show their own module and name).
     _repr_cls = "vmzmq.Context"
-    # pyzmq's Context is generic in its socket class (``zmq.Context[zmq.Socket]``).
-    __class_getitem__ = classmethod(types.GenericAlias)
+    # pyzmq's Context is generic in its socket class (``zmq.Context[zmq.Socket]``), also in
+    # annotations evaluated at run time (a plain GenericAlias there, see Socket).
+    if not TYPE_CHECKING:
+        __class_getitem__ = classmethod(types.GenericAlias)
 
-    def __init__(self, io_threads: Any = 1, shadow: Any = 0, **kwargs: Any) -> None:
+    def __init__(
+        self, io_threads: int | Context[Any] = 1, shadow: Context[Any] | int = 0, **kwargs: Any
+    ) -> None:
         if kwargs:
             raise TypeError(f"Context() got unexpected keyword arguments: {sorted(kwargs)}")
         if isinstance(io_threads, Context):
@@ -110,7 +129,7 @@ class Context:
             raise TypeError(f"io_threads must be an int, not {type(io_threads).__name__}")
         self._core = ContextCore()
         self._core.zap_client = ZapClient(self)
-        self._sockets: weakref.WeakSet[Socket] = weakref.WeakSet()
+        self._sockets: weakref.WeakSet[Socket[Any]] = weakref.WeakSet()
         self._sockopts: dict[int, Any] = {}
         self._options: dict[int, Any] = dict(CONTEXT_OPTION_DEFAULTS)
         self._options[1] = io_threads
@@ -121,7 +140,7 @@ class Context:
         _LIVE.add(self)
 
     @classmethod
-    def instance(cls, io_threads: int = 1) -> Context:
+    def instance(cls, io_threads: int = 1) -> Self:
         """The process's shared context (a new one after fork or after it was closed)."""
         inst = cls._instance
         if inst is None or inst._closed or cls._instance_pid != os.getpid():
@@ -131,17 +150,19 @@ class Context:
                     inst = cls(io_threads=io_threads)
                     cls._instance = inst
                     cls._instance_pid = os.getpid()
-        return inst
+        # A class variable cannot be typed "an instance of the class that set it" (the
+        # classes that share instance() keep one each, as asyncio's Context does).
+        return inst  # type: ignore[return-value]
 
     @classmethod
-    def shadow(cls, address: Context | int) -> Context:
+    def shadow(cls, address: Context[Any] | int) -> Self:
         """A new wrapper over an existing vmzmq context: ``address`` is a Context or the
         ``underlying`` of one. It shares everything (sockets, options, term); garbage
         collection of a shadow does not end the context. libzmq's contexts (pyzmq's)
         cannot be shadowed: ZMQError EINVAL."""
         return cls(shadow=_live_context(address))
 
-    def __copy__(self, memo: Any = None) -> Context:
+    def __copy__(self, memo: Any = None) -> Self:
         """A copy of a context is a shadow of it, as in pyzmq."""
         return type(self).shadow(self)
 
@@ -172,17 +193,32 @@ class Context:
         if self._closed or self._core.terminated:
             raise with_detail(ETERM, "the context was terminated")
 
-    def _register(self, sock: Socket) -> None:
+    def _register(self, sock: Socket[Any]) -> None:
         self._sockets.add(sock)
 
     # pyzmq's names for the same bookkeeping (subclasses and tools call them).
     _add_socket = _register
 
-    def _rm_socket(self, sock: Socket) -> None:
+    def _rm_socket(self, sock: Socket[Any]) -> None:
         self._sockets.discard(sock)
 
-    def socket(self, socket_type: int, socket_class: type[Socket] | None = None,
-               **kwargs: Any) -> Socket:
+    # This context's socket class, or the one given (``socket_class=zmq.Socket`` on an
+    # asyncio context makes a plain socket).
+    @overload
+    def socket(
+        self, socket_type: int, socket_class: None = None, **kwargs: Any
+    ) -> _SocketT_co: ...
+    @overload
+    def socket(
+        self, socket_type: int, socket_class: type[_OtherSocketT], **kwargs: Any
+    ) -> _OtherSocketT: ...
+    @overload
+    def socket(
+        self, socket_type: int, socket_class: Callable[..., _OtherSocketT], **kwargs: Any
+    ) -> _OtherSocketT: ...
+
+    def socket(self, socket_type: int, socket_class: Callable[..., Socket[Any]] | None = None,
+               **kwargs: Any) -> Socket[Any]:
         """A new socket of ``socket_type`` (of ``socket_class`` if given); ``kwargs`` go to
         the class (``copy_threshold=``). ZMQError ENOTSUP once the context is closed."""
         if self._closed:
@@ -209,7 +245,7 @@ class Context:
             return
         for sock in list(self._sockets):
             if not sock.closed:
-                if warn:
+                if warn and not getattr(sock, "_internal", False):
                     warnings.warn(
                         f"Destroying context with unclosed socket {sock}",
                         ResourceWarning,
@@ -219,7 +255,7 @@ class Context:
                 sock.close(linger=linger)
         self.term()
 
-    def __enter__(self) -> Context:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,7 +13,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, Self, TypeVar, overload
 
 from . import constants as C
 from .engine.core import SocketCore
@@ -33,7 +33,30 @@ from .patterns import create_pattern
 from .transport import get_transport, split_endpoint
 
 if TYPE_CHECKING:
+    import threading
+
+    import typing_extensions
+
     from .context import Context
+    from .engine.pipe import Pipe
+    from .engine.signaler import Signaler
+    from .monitor import SocketMonitor
+    from .patterns.base import Pattern
+
+    class _Solo(Protocol):
+        """A pattern's queue or load balancer, or _NO_SOLO: see Socket.send and recv."""
+
+        @property
+        def solo(self) -> Pipe | None: ...
+
+    # A default (PEP 696; typing's own TypeVar takes one from Python 3.13 only) lets a bare
+    # ``zmq.Socket`` pass ``mypy --strict`` and keep pyzmq's meaning, any socket (asyncio's
+    # too); ``zmq.Socket[bytes]`` still says which.
+    _RecvT_co = typing_extensions.TypeVar("_RecvT_co", covariant=True, default=Any)
+else:
+    _RecvT_co = TypeVar("_RecvT_co", covariant=True)
+_SocketT = TypeVar("_SocketT", bound="Socket[Any]")
+_T = TypeVar("_T")
 
 SNDMORE = 2
 DONTWAIT = 1
@@ -86,15 +109,15 @@ class _NoSolo:
 _NO_SOLO = _NoSolo()
 
 
-class _EndpointContext:
+class _EndpointContext(Generic[_SocketT]):
     """What bind()/connect() return: usable as a context manager that undoes them."""
 
-    def __init__(self, socket: Socket, endpoint: str, undo: Callable[[str], None]) -> None:
+    def __init__(self, socket: _SocketT, endpoint: str, undo: Callable[[str], None]) -> None:
         self.socket = socket
         self.endpoint = endpoint
         self._undo = undo
 
-    def __enter__(self) -> Socket:
+    def __enter__(self) -> _SocketT:
         return self.socket
 
     def __exit__(self, *exc: object) -> None:
@@ -105,7 +128,7 @@ class _EndpointContext:
                 pass
 
 
-class Socket:
+class Socket(Generic[_RecvT_co]):
     """A ZeroMQ socket with pyzmq's API (``import vmzmq as zmq``).
 
     Not thread-safe, like libzmq's sockets: use one socket from one thread at a time.
@@ -119,10 +142,37 @@ class Socket:
     _closed = True  # until __init__ has run, so __del__ stays quiet
     #: What repr() calls this class (subclasses show their own module and name).
     _repr_cls = "vmzmq.Socket"
-    context: Context
-    # pyzmq's Socket is generic in what recv returns (``zmq.Socket[bytes]`` in annotations
-    # that are evaluated at run time).
-    __class_getitem__ = classmethod(types.GenericAlias)
+    context: Context[Socket[Any]]
+    # The state __init__ stores with object.__setattr__ (see __setattr__), declared for type
+    # checkers; annotations only, so no class attribute stands in the hot paths' way.
+    _owner_id: int
+    _copy_threshold: int
+    _type: int
+    _opts: SocketOptions
+    _core: SocketCore
+    _pattern: Pattern
+    _pattern_send: Callable[[list[bytes]], bool]
+    _pattern_recv: Callable[[], list[bytes] | None]
+    _solo_queue: _Solo
+    _solo_sink: _Solo
+    _lock: threading.RLock
+    _signaler: Signaler
+    _send_parts: list[bytes]
+    _recv_parts: deque[bytes]
+    _recv_props: dict[str, bytes]
+    _monitor: SocketMonitor | None
+    # pyzmq's Socket is generic in what its recv family gives (``zmq.Socket[bytes]``, and
+    # asyncio's sockets are ``Socket[Future]``), also in annotations evaluated at run time:
+    # there a plain GenericAlias, as for builtin generics, rather than typing's.
+    if not TYPE_CHECKING:
+        __class_getitem__ = classmethod(types.GenericAlias)
+
+    if TYPE_CHECKING:
+        # Options as attributes (``s.rcvtimeo``, ``s.LINGER``), for type checkers: at run time
+        # they are properties (see the end of the module), never this hook (see __setattr__).
+        # As in pyzmq, the value is one of the options' types (not Any: a misspelt method
+        # must still fail to type-check when called).
+        def __getattr__(self, name: str) -> int | bytes | str: ...
 
     def __init__(
         self,
@@ -279,14 +329,14 @@ class Socket:
         return id(self) != getattr(self, "_owner_id", None)
 
     @classmethod
-    def shadow(cls, address: Socket | int) -> Socket:
+    def shadow(cls, address: Socket[Any] | int) -> Self:
         """A new wrapper over an existing vmzmq socket: ``address`` is a Socket or the
         ``underlying`` of one. It shares the socket (options, messages, closing); garbage
         collection of a shadow does not close the socket. libzmq's sockets (pyzmq's) cannot
         be shadowed: ZMQError EINVAL."""
         return cls(shadow=_live_socket(address))
 
-    def __copy__(self, memo: Any = None) -> Socket:
+    def __copy__(self, memo: Any = None) -> Self:
         """A copy of a socket is a shadow of it, as in pyzmq."""
         return type(self).shadow(self)
 
@@ -304,7 +354,7 @@ class Socket:
         kind = TYPE_NAMES.get(getattr(self, "_type", -1), "UNKNOWN")
         return f"<{name}(zmq.{kind}) at {id(self):#x}{closed}>"
 
-    def __enter__(self) -> Socket:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -460,7 +510,7 @@ class Socket:
         return events
 
     # -- endpoints -------------------------------------------------------------------------------
-    def bind(self, addr: str) -> _EndpointContext:
+    def bind(self, addr: str) -> _EndpointContext[Self]:
         """Bind to an endpoint: tcp://, ipc://, inproc://, vmci:// or vsock://."""
         self._check_open()
         addr = _text(addr, "endpoint")
@@ -484,7 +534,7 @@ class Socket:
         core.event("LISTENING", sock.fileno(), endpoint)
         return _EndpointContext(self, endpoint, self.unbind)
 
-    def connect(self, addr: str) -> _EndpointContext:
+    def connect(self, addr: str) -> _EndpointContext[Self]:
         """Connect to an endpoint; the connection is made (and remade) in the background."""
         self._check_open()
         addr = _text(addr, "endpoint")
@@ -652,7 +702,7 @@ class Socket:
         event = _release_watch(payload)
         return payload, (_FINISHED_TRACKER if event is None else MessageTracker(event))
 
-    def _gather(self, data: bytes, flags: int) -> list | None:
+    def _gather(self, data: bytes, flags: int) -> list[bytes] | None:
         """Collect SNDMORE frames; the whole message once its last frame comes."""
         if self._closed:
             raise with_detail(errno.ENOTSOCK, "the socket is closed")
@@ -667,7 +717,7 @@ class Socket:
         object.__setattr__(self, "_send_parts", [])
         return parts
 
-    def _send_msg(self, msg: list, flags: int) -> None:
+    def _send_msg(self, msg: list[bytes], flags: int) -> None:
         with self._lock:
             core = self._core
             if core.attention:
@@ -699,7 +749,7 @@ class Socket:
         if not msg_parts:
             # pyzmq indexes the last part: IndexError.
             raise IndexError("send_multipart needs at least one frame")
-        frames: list = []
+        frames: list[bytes] = []
         result: MessageTracker | None = None
         watched: list[MessageTracker] = []
         for i, part in enumerate(msg_parts):
@@ -765,12 +815,23 @@ class Socket:
         """Send ``obj`` pickled. Only for peers that trust this one: see recv_pyobj."""
         return self.send(pickle.dumps(obj, protocol), flags, **kwargs)
 
-    def send_serialized(self, msg: Any, serialize: Callable[[Any], list], flags: int = 0,
+    def send_serialized(self, msg: _T, serialize: Callable[[_T], Sequence[Any]], flags: int = 0,
                         copy: bool = True, **kwargs: Any) -> MessageTracker | None:
         return self.send_multipart(serialize(msg), flags=flags, copy=copy, **kwargs)
 
     # -- receiving -------------------------------------------------------------------------------
-    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
+    # bytes, or a Frame with copy=False (positional or keyword); the last overload is for a
+    # ``copy`` known only at run time.
+    @overload
+    def recv(self, flags: int = 0, copy: Literal[True] = True, track: bool = False) -> bytes: ...
+    @overload
+    def recv(self, flags: int = 0, *, copy: Literal[False], track: bool = False) -> Frame: ...
+    @overload
+    def recv(self, flags: int, copy: Literal[False], track: bool = False) -> Frame: ...
+    @overload
+    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> bytes | Frame: ...
+
+    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> bytes | Frame:
         """Receive one frame: bytes, or with ``copy=False`` a Frame (whose metadata
         ``get()`` reads; with ``track`` its tracker is done, as pyzmq's)."""
         parts = self._recv_parts
@@ -824,7 +885,7 @@ class Socket:
             return frame
         return Frame._received(frame, bool(parts), self._recv_props, track)
 
-    def _recv_msg(self, flags: int, want_source: bool = False) -> list:
+    def _recv_msg(self, flags: int, want_source: bool = False) -> list[bytes]:
         with self._lock:
             core = self._core
             core.recv_epoch += 1
@@ -851,7 +912,26 @@ class Socket:
         props = {} if pipe is None else pipe.properties
         object.__setattr__(self, "_recv_props", props)
 
-    def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> list:
+    @overload
+    def recv_multipart(
+        self, flags: int = 0, copy: Literal[True] = True, track: bool = False
+    ) -> list[bytes]: ...
+    @overload
+    def recv_multipart(
+        self, flags: int = 0, *, copy: Literal[False], track: bool = False
+    ) -> list[Frame]: ...
+    @overload
+    def recv_multipart(
+        self, flags: int, copy: Literal[False], track: bool = False
+    ) -> list[Frame]: ...
+    @overload
+    def recv_multipart(
+        self, flags: int = 0, copy: bool = True, track: bool = False
+    ) -> list[bytes] | list[Frame]: ...
+
+    def recv_multipart(
+        self, flags: int = 0, copy: bool = True, track: bool = False
+    ) -> list[bytes] | list[Frame]:
         parts = self._recv_parts
         if parts:
             frames = list(parts)
@@ -905,8 +985,22 @@ class Socket:
         ``recv_json`` or ``recv_serialized`` with a safe decoder are the choice otherwise."""
         return pickle.loads(self.recv(flags))
 
-    def recv_serialized(self, deserialize: Callable[[list], Any], flags: int = 0,
-                        copy: bool = True) -> Any:
+    @overload
+    def recv_serialized(
+        self, deserialize: Callable[[list[bytes]], _T], flags: int = 0, copy: Literal[True] = True
+    ) -> _T: ...
+    @overload
+    def recv_serialized(
+        self, deserialize: Callable[[list[Frame]], _T], flags: int = 0, *, copy: Literal[False]
+    ) -> _T: ...
+    @overload
+    def recv_serialized(
+        self, deserialize: Callable[[list[Frame]], _T], flags: int, copy: Literal[False]
+    ) -> _T: ...
+
+    def recv_serialized(
+        self, deserialize: Callable[[Any], _T], flags: int = 0, copy: bool = True
+    ) -> _T:
         return deserialize(self.recv_multipart(flags, copy=copy))
 
     # -- waiting ---------------------------------------------------------------------------------
@@ -972,7 +1066,9 @@ class Socket:
             return
         object.__setattr__(self, "_monitor", SocketMonitor(self, addr, events))
 
-    def get_monitor_socket(self, events: int | None = None, addr: str | None = None) -> Socket:
+    def get_monitor_socket(
+        self, events: int | None = None, addr: str | None = None
+    ) -> Socket[Any]:
         self._check_open()
         if addr is None:
             addr = f"inproc://monitor.s-{id(self)}"

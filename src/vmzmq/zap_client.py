@@ -83,6 +83,7 @@ class ZapClient:
         # A plain socket even in a vmzmq.asyncio context: the I/O thread (or a reading
         # caller) sends and receives on it with no event loop.
         sock = self._context.socket(DEALER, socket_class=Socket)
+        sock._internal = True  # the context's own: leaving `with Context()` must not warn
         sock.sndhwm = 0  # a request must never wait: one per handshake in progress
         sock.rcvhwm = 0
         sock.linger = 0

@@ -23,7 +23,9 @@ from ..error import Again, ContextTerminated
 from .base import Authenticator
 
 if TYPE_CHECKING:
+    from ..asyncio import Poller
     from ..context import Context
+    from .base import _Log
 
 __all__ = ["AsyncioAuthenticator"]
 
@@ -37,10 +39,10 @@ class AsyncioAuthenticator(Authenticator):
 
     def __init__(
         self,
-        context: Context | None = None,
-        loop: Any = None,
+        context: Context[Any] | None = None,
+        loop: object = None,
         encoding: str = "utf-8",
-        log: Any = None,
+        log: _Log | None = None,
     ) -> None:
         super().__init__(context, encoding, log)
         if loop is not None:
@@ -49,7 +51,7 @@ class AsyncioAuthenticator(Authenticator):
                 DeprecationWarning,
                 stacklevel=2,
             )
-        self._poller: Any = None
+        self._poller: Poller | None = None
         self._task: asyncio.Future[None] | None = None
 
     def start(self) -> None:
@@ -71,8 +73,10 @@ class AsyncioAuthenticator(Authenticator):
             self._poller = None
         super().stop()
 
-    async def _serve(self, poller: Any) -> None:
+    async def _serve(self, poller: Poller) -> None:
         zap = self.zap_socket
+        if zap is None:
+            return  # (never: start() binds the socket before it makes this task)
         try:
             while self._poller is poller:
                 ready = dict(await poller.poll())

@@ -40,8 +40,8 @@ import hmac
 import inspect
 import logging
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..error import with_detail
 from ..utils import z85
@@ -50,6 +50,15 @@ from .certs import load_certificates
 if TYPE_CHECKING:
     from ..context import Context
     from ..socket import Socket
+
+    # What ``log=`` may be: a logger, or an adapter of one (of an adapter, ...).
+    _Log = logging.Logger | logging.LoggerAdapter[Any]
+
+    class _CredentialsProvider(Protocol):
+        """What ``configure_curve_callback`` takes: ``callback(domain, z85_key)`` says
+        whether the key may connect, at once or through an awaitable."""
+
+        def callback(self, domain: str, key: bytes, /) -> bool | Awaitable[bool]: ...
 
 __all__ = ["CURVE_ALLOW_ANY", "Authenticator"]
 
@@ -73,17 +82,17 @@ class Authenticator:
     ``start()`` binds the ZAP socket; ``stop()`` closes it.
     """
 
-    context: Context
+    context: Context[Any]
     encoding: str
     allow_any: bool
-    credentials_providers: dict[str, Any]
-    zap_socket: Socket | None
+    credentials_providers: dict[str, _CredentialsProvider]
+    zap_socket: Socket[bytes] | None
     passwords: dict[str, dict[str, str]]
-    certs: dict[str, dict[bytes, Any]]
-    log: Any
+    certs: dict[str, dict[bytes, bool]]
+    log: _Log
 
     def __init__(
-        self, context: Context | None = None, encoding: str = "utf-8", log: Any = None
+        self, context: Context[Any] | None = None, encoding: str = "utf-8", log: _Log | None = None
     ) -> None:
         if context is None:
             from ..context import Context
@@ -161,7 +170,9 @@ class Authenticator:
         except Exception as exc:
             self.log.error("cannot load CURVE certificates from %s: %s", location, exc)
 
-    def configure_curve_callback(self, domain: str = "*", credentials_provider: Any = None) -> None:
+    def configure_curve_callback(
+        self, domain: str = "*", credentials_provider: _CredentialsProvider | None = None
+    ) -> None:
         """CURVE for ``domain``: ``credentials_provider.callback(domain, z85_public_key)``
         decides (True/False, or an awaitable of either). Once any callback is configured,
         certificate directories are no longer consulted (as in pyzmq)."""
@@ -285,7 +296,8 @@ class Authenticator:
         if username not in users:
             self.log.debug("DENIED (PLAIN) unknown user %r in domain %r", username, domain)
             return False, b"Invalid username"
-        expected = users[username]
+        # (Passwords given as bytes work too, as they do in pyzmq.)
+        expected: str | bytes = users[username]
         if isinstance(expected, str):
             expected = expected.encode(self.encoding)
         if not hmac.compare_digest(bytes(expected), password.encode(self.encoding)):

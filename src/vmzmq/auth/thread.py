@@ -29,7 +29,9 @@ from .base import Authenticator
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..poll import Poller
     from ..socket import Socket
+    from .base import _Log
 
 __all__ = ["AuthenticationThread", "ThreadAuthenticator"]
 
@@ -47,11 +49,11 @@ class AuthenticationThread(threading.Thread):
     ``started`` is set once it is serving (or has failed to start: ``failure`` says why).
     """
 
-    def __init__(self, authenticator: Authenticator, pipe: Socket) -> None:
+    def __init__(self, authenticator: Authenticator, pipe: Socket[bytes]) -> None:
         super().__init__(name="vmzmq-zap", daemon=True)
         self.authenticator = authenticator
         self.log = authenticator.log
-        self.pipe: Socket | None = pipe
+        self.pipe: Socket[bytes] | None = pipe
         self.started = threading.Event()
         self.failure: BaseException | None = None
 
@@ -76,8 +78,10 @@ class AuthenticationThread(threading.Thread):
                 self.started.set()
             self._serve(loop, poller, pipe, zap)
         except ContextTerminated:
-            # Nobody will stop() us in time for term(), which waits for every socket.
-            zap.close(linger=0)
+            # Nobody will stop() us in time for term(), which waits for every socket. (Only
+            # serving raises this, and it starts with both sockets.)
+            if zap is not None:
+                zap.close(linger=0)
         except ZMQError as exc:
             # E.g. the ZAP socket closed behind our back: nothing left to serve.
             self.log.error("the authenticator thread stops: %s", exc)
@@ -89,7 +93,11 @@ class AuthenticationThread(threading.Thread):
                 loop.close()
 
     def _serve(
-        self, loop: asyncio.AbstractEventLoop, poller: Any, pipe: Socket, zap: Socket
+        self,
+        loop: asyncio.AbstractEventLoop,
+        poller: Poller,
+        pipe: Socket[bytes],
+        zap: Socket[bytes],
     ) -> None:
         while True:
             ready = dict(poller.poll())
@@ -129,12 +137,12 @@ class ThreadAuthenticator(Authenticator):
     """An :class:`Authenticator` that answers in a background thread from ``start()`` to
     ``stop()``."""
 
-    pipe: Socket | None
+    pipe: Socket[bytes] | None
     pipe_endpoint: str
     thread: AuthenticationThread | None
 
     def __init__(
-        self, context: Context | None = None, encoding: str = "utf-8", log: Any = None
+        self, context: Context[Any] | None = None, encoding: str = "utf-8", log: _Log | None = None
     ) -> None:
         super().__init__(context=context, encoding=encoding, log=log)
         self.pipe = None
@@ -146,7 +154,7 @@ class ThreadAuthenticator(Authenticator):
         from ..socket import Socket
 
         super().start()
-        thread_pipe = None
+        thread_pipe: Socket[bytes] | None = None
         try:
             self.pipe = self.context.socket(_PAIR, socket_class=Socket)
             self.pipe.linger = 1
