@@ -917,7 +917,8 @@ def info(spec: dict) -> None:
     zmq = load(spec["lib"])
     emit(
         "result",
-        version=getattr(zmq, "__version__", "?"),
+        # vmzmq's __version__ is the pyzmq API level it provides; its own is vmzmq_version()
+        version=zmq.vmzmq_version() if hasattr(zmq, "vmzmq_version") else zmq.__version__,
         libzmq=zmq.zmq_version(),
         file=getattr(zmq, "__file__", "?"),
         vmci=bool(zmq.has("vmci")) if hasattr(zmq, "has") else False,

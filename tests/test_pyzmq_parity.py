@@ -159,7 +159,10 @@ def test_sugar_is_vmzmq_itself() -> None:
     assert sugar.version.zmq_version_info() == zmq.zmq_version_info()
     assert vmzmq.pyzmq_version_info()[0] == zmq.pyzmq_version_info()[0] == 27
     assert vmzmq.pyzmq_version() == ".".join(map(str, vmzmq.pyzmq_version_info()))
-    assert vmzmq.__version__ == sugar.version.__version__ == vmzmq._version.__version__
+    # __version__ is what pyzmq code compares (pyzmq: == pyzmq_version()); vmzmq's own
+    # release is vmzmq_version().
+    assert vmzmq.__version__ == sugar.version.__version__ == vmzmq.pyzmq_version() == "27.1.0"
+    assert vmzmq.vmzmq_version() == vmzmq._version.__version__
     assert vmzmq.__revision__ == "" and isinstance(sugar.version.version_info, tuple)
     from vmzmq.sugar.context import Context
     from vmzmq.sugar.socket import Socket

@@ -19,7 +19,6 @@ from . import constants
 from . import sugar as sugar
 from . import vmci as vmci  # so vmzmq.vmci.get_local_cid() works after "import vmzmq"
 from ._curve import curve_keypair, curve_public
-from ._version import __version__
 from .backend import PYZMQ_DRAFT_API, zmq_poll
 from .constants import *  # noqa: F403
 from .context import Context
@@ -45,8 +44,10 @@ from .sugar.version import (
 )
 from .sugar.version import (
     __revision__,
+    __version__,
     pyzmq_version,
     pyzmq_version_info,
+    vmzmq_version,
     zmq_version,
     zmq_version_info,
 )
@@ -135,6 +136,7 @@ __all__ = [
     "proxy",
     "proxy_steerable",
     "pyzmq_version",
+    "vmzmq_version",
     "pyzmq_version_info",
     "select",
     "strerror",

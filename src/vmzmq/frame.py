@@ -98,6 +98,12 @@ def _release_watch(payload: bytes) -> _Released | None:
     return _Released(payload)
 
 
+# threading.Event when this module was imported (the base of _Released) and whatever it is
+# now: gevent.monkey.patch_all() after "import vmzmq" replaces it, and then neither vmzmq's
+# own events nor the caller's new ones would pass an isinstance check against just one.
+_IMPORT_TIME_EVENT: Final = threading.Event
+
+
 class MessageTracker:
     """Whether vmzmq is done with one or more sent messages (see the module docstring).
 
@@ -112,8 +118,9 @@ class MessageTracker:
     def __init__(self, *towatch: Any) -> None:
         self.events = set()
         self.peers = set()
+        event_classes = (_IMPORT_TIME_EVENT, threading.Event)
         for obj in towatch:
-            if isinstance(obj, threading.Event):
+            if isinstance(obj, event_classes):
                 self.events.add(obj)
             elif isinstance(obj, MessageTracker):
                 self.peers.add(obj)
@@ -146,6 +153,13 @@ class MessageTracker:
 
 #: The tracker of every message that was copied: done from the start.
 _FINISHED_TRACKER: Final = MessageTracker()
+
+
+def copy_threshold_default() -> int:
+    """``vmzmq.COPY_THRESHOLD`` as it is now. pyzmq reads ``zmq.COPY_THRESHOLD`` whenever a
+    Frame or Socket is made without ``copy_threshold``, and programs change it at run time
+    (jupyter_client's tests set it to 1 to make every send zero-copy and tracked)."""
+    return getattr(sys.modules[__package__], "COPY_THRESHOLD", COPY_THRESHOLD)
 
 
 def _as_payload(data: Any) -> bytes:
@@ -213,7 +227,9 @@ class Frame(_Base):  # type: ignore[misc,valid-type]
         if track:
             tracker = _FINISHED_TRACKER
             if data is not None:
-                threshold = COPY_THRESHOLD if copy_threshold is None else copy_threshold
+                threshold = (
+                    copy_threshold_default() if copy_threshold is None else copy_threshold
+                )
                 shared = not copy if copy is not None else not (
                     threshold and len(payload) < threshold
                 )

@@ -22,11 +22,11 @@ from .engine.security import check as check_security
 from .error import ZMQBindError, ZMQError, with_detail, zmq_error
 from .frame import (
     _FINISHED_TRACKER,
-    COPY_THRESHOLD,
     Frame,
     MessageTracker,
     _private,
     _release_watch,
+    copy_threshold_default,
 )
 from .options import OPTIONS_BY_NAME, SocketOptions, option_spec
 from .patterns import create_pattern
@@ -209,7 +209,9 @@ class Socket(Generic[_RecvT_co]):
         object.__setattr__(self, "context", context)
         object.__setattr__(self, "_owner_id", id(self))  # the wrapper that closes on collection
         object.__setattr__(
-            self, "_copy_threshold", COPY_THRESHOLD if copy_threshold is None else copy_threshold
+            self,
+            "_copy_threshold",
+            copy_threshold_default() if copy_threshold is None else copy_threshold,
         )
         object.__setattr__(self, "_type", int(socket_type))
         opts = SocketOptions(

@@ -14,6 +14,7 @@ import select
 import socket
 from typing import Any
 
+from .. import _native as native
 from ..error import ZMQError
 from .connection import StreamConnection, socket_error
 from .loop import READ, WRITE
@@ -286,7 +287,7 @@ class Connecter:
 
 def _done(sock: socket.socket) -> bool:
     """Whether a non-blocking connect has finished (writable, or failed) already."""
-    poller = select.poll()
+    poller = native.poll()
     poller.register(sock, select.POLLOUT)
     return bool(poller.poll(0))
 

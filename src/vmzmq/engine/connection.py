@@ -12,11 +12,11 @@ import errno
 import logging
 import os
 import socket
-import threading
 import time
 from collections import deque
 from typing import Any
 
+from .. import _native as native
 from ..error import ZMQError
 from ..zmtp import (
     Cancel,
@@ -57,7 +57,7 @@ ZAP_TIMEOUT = 30.0
 _RESERVED_PROPERTIES = frozenset({"peer-address", "user-id"})
 
 
-class _ReadBuffer(threading.local):
+class _ReadBuffer(native.local):
     """Where a thread's reads land before the codec copies what it keeps: one per thread
     (the I/O thread, and each thread that reads its socket's connections directly), not one
     per connection, so 10,000 connections do not hold 2.5 GiB of empty read buffers and a

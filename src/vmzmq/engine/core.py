@@ -12,12 +12,12 @@ import errno
 import logging
 import os
 import select
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .. import _native as native
 from ..error import ENOCOMPATPROTO, with_detail
 from ..zmtp import compatible
 from .connecter import Connecter
@@ -66,7 +66,7 @@ class ContextCore:
     """State shared by a context's sockets: the I/O thread and the inproc registry."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = native.Lock()
         self._io: IOThread | None = None
         self.inproc: dict[str, SocketCore] = {}
         self.pending_inproc: dict[str, list[tuple[SocketCore, str]]] = {}
@@ -76,7 +76,7 @@ class ContextCore:
         # (it needs a socket, which the engine cannot make); None means no handler, ever.
         self.zap_client: Any = None
         self._lingering = 0
-        self._idle = threading.Condition(self.lock)
+        self._idle = native.Condition(self.lock)
 
     @property
     def io(self) -> IOThread:
@@ -129,7 +129,7 @@ class SocketCore:
         self.type_name = type_name
         self.options = options
         self.raw = socket_type == 11  # STREAM
-        self.lock = threading.RLock()
+        self.lock = native.RLock()
         self.signaler = Signaler()
         self.pattern: Any = None
         self.eager_input = False  # the pattern wants input_arrived() calls (publishers)
@@ -387,7 +387,7 @@ class SocketCore:
         conns += [c for c in self.listeners.values() if not c.read_paused and not c.closed]
         if len(conns) > DIRECT_READ_MAX:
             conns = []
-        poller = select.poll()
+        poller = native.poll()
         poller.register(self.signaler.fd, select.POLLIN)
         by_fd = {}
         for conn in conns:

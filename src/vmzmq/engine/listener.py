@@ -14,6 +14,7 @@ import logging
 import socket
 from typing import Any
 
+from .. import _native
 from .connection import StreamConnection
 from .loop import READ
 
@@ -74,7 +75,7 @@ class Listener:
             return
         for _ in range(64):
             try:
-                conn_sock, peer = self.sock.accept()
+                conn_sock, peer = _native.accept(self.sock)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:

@@ -11,12 +11,12 @@ import heapq
 import logging
 import os
 import select
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from itertools import count
 
+from .. import _native as native
 from ..error import ETERM, with_detail
 
 log = logging.getLogger("vmzmq")
@@ -26,7 +26,7 @@ WRITE = select.EPOLLOUT
 ERROR = select.EPOLLERR | select.EPOLLHUP
 
 
-_this_thread = threading.local()
+_this_thread = native.local()
 
 
 def in_io_thread() -> bool:
@@ -69,7 +69,7 @@ class IOThread:
     """
 
     def __init__(self, name: str = "vmzmq-io") -> None:
-        self._epoll = select.epoll()
+        self._epoll = native.epoll()
         self._handlers: dict[int, Callable[[int], None]] = {}
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._epoll.register(self._wake_fd, READ)
@@ -79,13 +79,13 @@ class IOThread:
         # The heap is shared with other threads' call_later; the loop publishes when it
         # means to wake next, so a timer due later than that needs no wake-up (most do not:
         # handshake timers, lend checks).
-        self._timer_lock = threading.Lock()
+        self._timer_lock = native.Lock()
         self._wake_at = 0.0
         self._stopping = False
         self._on_error: dict[int, Callable[[BaseException], None]] = {}
         #: The error that stopped the loop, if one did.
         self.failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = native.Thread(target=self._run, name=name)
         self._thread.start()
 
     # -- registration (any thread) -------------------------------------------------------
@@ -118,7 +118,7 @@ class IOThread:
 
     # -- calls and timers (any thread) ---------------------------------------------------
     def in_loop(self) -> bool:
-        return threading.current_thread() is self._thread
+        return native.get_ident() == self._thread.ident
 
     def _check_alive(self) -> None:
         # Loudly: whatever needs the engine to act says so, instead of waiting forever.

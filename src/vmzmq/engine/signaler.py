@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import select
 
+from .. import _native as native
+
 
 class Signaler:
     __slots__ = ("fd", "waiters", "exposed", "pending", "_poller")
@@ -21,7 +23,7 @@ class Signaler:
         # Written and not drained yet: the fd is readable already, another write adds nothing
         # (a reader draining a full pipe would otherwise pay a system call per message).
         self.pending = False
-        self._poller = select.poll()
+        self._poller = native.poll()
         self._poller.register(self.fd, select.POLLIN)
 
     def signal(self) -> None:

@@ -8,10 +8,10 @@ gevent hub runs the others. Waiting is done on each socket's wake-up file descri
 
 gevent is needed for this module only (``import vmzmq`` never imports it).
 
-Not supported: gevent's full monkey patching (``gevent.monkey.patch_all()``). vmzmq's I/O
-thread is a native thread with ``select.epoll`` and real locks; patching threads turns it into
-a greenlet and patching select removes ``select.epoll`` (pyzmq's green sockets are unaffected:
-libzmq's threads are C threads, out of the patcher's reach).
+gevent's full monkey patching (``gevent.monkey.patch_all()``, before or after importing
+vmzmq) is fine: the I/O thread and the locks it shares with callers are the operating
+system's, taken from gevent's saved originals (``vmzmq._native``), as libzmq's C threads are
+out of the patcher's reach for pyzmq.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
+from .. import _native
 from ..constants import EVENTS
 from ..context import Context as _SyncContext
 from ..error import Again, with_detail, zmq_error
@@ -140,7 +141,7 @@ def kick(sock: _SyncSocket) -> None:
         watch = table.get(fd)
         if watch is None or watch.signaler is not signaler:
             continue
-        if hub.thread_ident == threading.get_ident():
+        if hub.thread_ident == _native.get_ident():
             watch.wake()
         else:
             hub.loop.run_callback_threadsafe(watch.wake)
@@ -157,7 +158,7 @@ def forget(sock: _SyncSocket) -> None:
         watch = table.get(fd)
         if watch is None or watch.signaler is not signaler:
             continue
-        if hub.thread_ident == threading.get_ident():
+        if hub.thread_ident == _native.get_ident():
             _drop(hub, fd, watch)
             watch.wake()
         else:

@@ -39,11 +39,11 @@ import socket
 import stat
 import struct
 import tempfile
-import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _native
 from ..error import with_detail
 from .sockopts import (
     adopt_listener,
@@ -83,7 +83,7 @@ class _OwnedFile:
 
 # Files our listeners created, so unlisten can remove exactly those.
 _owned: weakref.WeakKeyDictionary[socket.socket, _OwnedFile] = weakref.WeakKeyDictionary()
-_owned_lock = threading.Lock()
+_owned_lock = _native.Lock()
 
 
 def _check(endpoint: str, path: str) -> IpcEndpoint:
@@ -117,7 +117,7 @@ def _remove_if_stale(endpoint: str, path: str) -> None:
         raise with_detail(
             errno.EADDRINUSE, f"cannot bind '{endpoint}': '{path}' exists and is not a socket"
         )
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = _native.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.setblocking(False)
         err = probe.connect_ex(path)
@@ -173,7 +173,7 @@ class IpcTransport:
                 _check(endpoint, path)
             elif not target.abstract:
                 _remove_if_stale(endpoint, path)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _native.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         except BaseException:
             if tmpdir is not None:
                 shutil.rmtree(tmpdir, ignore_errors=True)
@@ -237,7 +237,7 @@ class IpcTransport:
     def connect(self, target: IpcEndpoint, opts: Any) -> socket.socket:
         endpoint = f"ipc://{target.path}"
         try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _native.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         except OSError as exc:
             raise with_detail(
                 exc.errno or errno.EIO, f"cannot create a socket for '{endpoint}'"

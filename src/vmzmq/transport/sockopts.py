@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import errno
 import socket
-import threading
 from typing import Any
 
+from .. import _native
 from ..error import with_detail
 
 
@@ -29,7 +29,7 @@ def raise_send_buffer(sock: socket.socket, size: int) -> None:
 
 # ZMQ_USE_FD: descriptors adopted by a listener, which owns (and finally closes) each.
 _adopted: set[int] = set()
-_adopted_lock = threading.Lock()
+_adopted_lock = _native.Lock()
 
 
 def use_fd(opts: Any) -> int:
@@ -52,7 +52,7 @@ def adopt_listener(fd: int, families: tuple[int, ...], endpoint: str) -> socket.
                 errno.EADDRINUSE, f"USE_FD {fd} for '{endpoint}' is already used by another bind"
             )
         try:
-            sock = socket.socket(fileno=fd)
+            sock = _native.socket(fileno=fd)
         except OSError as exc:
             raise with_detail(
                 exc.errno or errno.EBADF, f"USE_FD {fd} for '{endpoint}' is not an open socket"

@@ -43,6 +43,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _native
 from ..error import with_detail
 from ..options import SO_BUSY_POLL
 from .sockopts import adopt_listener, apply_buffer_sizes, release_listener, use_fd
@@ -241,7 +242,7 @@ def _matches(address: _IP, filters: tuple[_Network, ...]) -> bool:
 
 def _new_socket(family: int, endpoint: str) -> socket.socket:
     try:
-        return socket.socket(family, socket.SOCK_STREAM)
+        return _native.socket(family, socket.SOCK_STREAM)
     except OSError as exc:
         raise _sockerr(exc, f"cannot create a socket for '{endpoint}'") from None
 
@@ -280,7 +281,7 @@ class TcpTransport:
         ipv6 = bool(getattr(opts, "ipv6", 0))
         family, sockaddr = _resolve(endpoint, target.host, target.port, ipv6, passive=True)
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = _native.socket(family, socket.SOCK_STREAM)
         except OSError as exc:
             if not (exc.errno == errno.EAFNOSUPPORT and target.host == "*" and ipv6):
                 raise _sockerr(exc, f"cannot create a socket for '{endpoint}'") from None

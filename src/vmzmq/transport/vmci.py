@@ -40,6 +40,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _native
 from ..error import ZMQError, with_detail
 
 __all__ = [
@@ -157,7 +158,7 @@ def available() -> bool:
     if not hasattr(socket, "AF_VSOCK"):
         return False
     try:
-        socket.socket(VSOCK_FAMILY, socket.SOCK_STREAM).close()
+        _native.socket(VSOCK_FAMILY, socket.SOCK_STREAM).close()
     except OSError:
         return False
     return True
@@ -268,7 +269,7 @@ def open_socket(endpoint: str) -> socket.socket:
     if not hasattr(socket, "AF_VSOCK"):
         raise no_vsock_error(endpoint)
     try:
-        return socket.socket(VSOCK_FAMILY, socket.SOCK_STREAM)
+        return _native.socket(VSOCK_FAMILY, socket.SOCK_STREAM)
     except OSError as exc:
         if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
             raise no_vsock_error(endpoint) from None
