@@ -19,9 +19,9 @@ from __future__ import annotations
 import errno
 import logging
 import struct
-import threading
 from typing import TYPE_CHECKING
 
+from . import _native
 from .constants import Event
 from .error import ZMQError, with_detail
 
@@ -62,7 +62,7 @@ class SocketMonitor:
         self.events = int(events)
         self.addr = addr
         # The engine's I/O thread and the socket's own thread (bind, close) both emit.
-        self._lock = threading.Lock()
+        self._lock = _native.Lock()  # (a native lock even after gevent's patch_all)
         # A plain (blocking-API) socket whatever the context's default class: the I/O thread
         # emits on it, and an asyncio socket would want an event loop there.
         from .socket import Socket

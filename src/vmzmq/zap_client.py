@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import _native
 from .constants import DEALER, NOBLOCK, POLLIN
 from .error import ZMQError
 from .zmtp.zap import ZAP_ENDPOINT
@@ -36,7 +36,7 @@ _READ = 0x001  # select.EPOLLIN
 class ZapClient:
     def __init__(self, context: Context) -> None:
         self._context = context
-        self._lock = threading.Lock()
+        self._lock = _native.Lock()  # taken in the I/O thread: native even under gevent
         self._sock: Socket | None = None
         self._fd = -1
         self._binder: Any = None  # the handler's SocketCore our DEALER is connected to
