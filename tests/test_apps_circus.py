@@ -18,31 +18,15 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-import vmzmq
+from apps_support import HOOK, VMZMQ_INIT, load_hook
 
 if importlib.util.find_spec("circus") is None:  # not imported: no side effects here
     pytest.skip("circus is not installed", allow_module_level=True)
 
-HOOK = Path(__file__).resolve().parents[1] / "tools" / "pyzmq_as_vmzmq.py"
-
-
-def _load_hook() -> ModuleType:
-    module = sys.modules.get("pyzmq_as_vmzmq")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("pyzmq_as_vmzmq", HOOK)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["pyzmq_as_vmzmq"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-pyzmq_as_vmzmq = _load_hook()
-VMZMQ_INIT = os.path.abspath(vmzmq.__file__)
+pyzmq_as_vmzmq = load_hook()
 TIMEOUT = 180
 
 # circus's documented library use ("Circus Library": get_arbiter, start, stop).

@@ -10,27 +10,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 import vmzmq
+from apps_support import HOOK, load_hook
 
-HOOK = Path(__file__).resolve().parents[1] / "tools" / "pyzmq_as_vmzmq.py"
-
-
-def _load_hook() -> ModuleType:
-    module = sys.modules.get("pyzmq_as_vmzmq")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("pyzmq_as_vmzmq", HOOK)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["pyzmq_as_vmzmq"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-pyzmq_as_vmzmq = _load_hook()
+pyzmq_as_vmzmq = load_hook()
 VMZMQ_DIR = os.path.dirname(os.path.abspath(vmzmq.__file__))
 
 

@@ -26,33 +26,17 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-import vmzmq
+from apps_support import HOOK, VMZMQ_INIT, load_hook
 
 # Not imported here: importing locust runs gevent.monkey.patch_all() in this very process,
 # which would turn every later test's threads and sockets into greenlets.
 if importlib.util.find_spec("locust") is None:
     pytest.skip("locust is not installed", allow_module_level=True)
 
-HOOK = Path(__file__).resolve().parents[1] / "tools" / "pyzmq_as_vmzmq.py"
-
-
-def _load_hook() -> ModuleType:
-    module = sys.modules.get("pyzmq_as_vmzmq")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("pyzmq_as_vmzmq", HOOK)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["pyzmq_as_vmzmq"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-pyzmq_as_vmzmq = _load_hook()
-VMZMQ_INIT = os.path.abspath(vmzmq.__file__)
+pyzmq_as_vmzmq = load_hook()
 TIMEOUT = 240
 REQUESTS = 50
 
