@@ -1,12 +1,13 @@
-"""The 64-octet greeting: our layout, and which peer greetings we accept."""
+"""The greeting: our layout, its stages, and which peer greetings we accept."""
 
 from __future__ import annotations
 
 import pytest
 
-from vmzmq.zmtp import ProtocolError, ZmtpConnection
+from vmzmq.zmtp import NullMechanism, ProtocolError, ZmtpConnection
 from vmzmq.zmtp.errors import ZMTP_MECHANISM_MISMATCH
-from vmzmq.zmtp.greeting import build_greeting, check_greeting_prefix, parse_greeting
+from vmzmq.zmtp.greeting import SIGNATURE, build_greeting, check_greeting_prefix, parse_greeting
+from vmzmq.zmtp.plain import PlainMechanism
 
 
 def peer_greeting(
@@ -41,9 +42,17 @@ def started(socket_type: str = "DEALER", **kw) -> tuple[ZmtpConnection, bytes]:
     return conn, conn.start()
 
 
+def whole_greeting(conn: ZmtpConnection, first: bytes) -> bytes:
+    """Our 64 octets: the first 11, then the rest once the peer's version is known."""
+    assert first == SIGNATURE
+    conn.receive(LIBZMQ_GREETING[:11])
+    return first + conn.data_to_send()[:53]
+
+
 def test_our_greeting_layout() -> None:
-    _, g = started()
-    assert len(g) == 64
+    conn, first = started()
+    assert len(first) == 11  # the rest waits for the peer's version (a 2.0 peer reads no more)
+    g = whole_greeting(conn, first)
     assert g[0] == 0xFF
     assert g[1:9] == bytes(8)
     assert g[9] == 0x7F
@@ -55,8 +64,24 @@ def test_our_greeting_layout() -> None:
 
 
 def test_null_never_announces_as_server() -> None:
-    _, g = started(as_server=True)
-    assert g[32] == 0
+    conn, first = started(as_server=True)
+    assert whole_greeting(conn, first)[32] == 0
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mechanism": PlainMechanism(as_server=True)},
+        {"mechanism": NullMechanism(zap_domain=b"global")},
+        {"socket_type": "CLIENT"},
+    ],
+)
+def test_whole_greeting_at_once_where_zmtp2_cannot_be(kw: dict) -> None:
+    """No 2.0 peer can be let in, so nothing waits on the peer's version."""
+    conn, g = started(**kw)
+    assert len(g) == 64 and g[10:12] == b"\x03\x01"
+    conn.receive(LIBZMQ_GREETING[:11])
+    assert conn.data_to_send() == b""
 
 
 def test_libzmq_greeting_accepted() -> None:
@@ -64,7 +89,9 @@ def test_libzmq_greeting_accepted() -> None:
     assert conn.receive(LIBZMQ_GREETING) == []
     assert conn.peer_minor == 1
     assert conn.peer_version == (3, 1)
-    assert conn.data_to_send().startswith(b"\x04")  # our READY
+    out = conn.data_to_send()
+    assert out[:53] == build_greeting(b"NULL", False)[11:]
+    assert out[53:54] == b"\x04"  # our READY, with the rest of the greeting
 
 
 def test_padding_and_filler_never_validated() -> None:
@@ -89,13 +116,14 @@ def test_higher_versions_accepted(major: int, minor: int) -> None:
     assert conn.peer_minor >= 1
 
 
-@pytest.mark.parametrize("major", [0, 1, 2])
-def test_old_majors_refused_early(major: int) -> None:
+@pytest.mark.parametrize("major", [0, 2])
+def test_unknown_versions_refused_early(major: int) -> None:
+    """0 and 2 name no protocol (2.0's revision octet is 1): refused at octet 10."""
     conn, _ = started()
     g = peer_greeting(major=major)
-    # refused as soon as octet 10 arrives: a 2.0 peer would wait for us forever otherwise
-    with pytest.raises(ProtocolError, match="ZMTP 3.0 and 3.1 only"):
+    with pytest.raises(ProtocolError, match=f"ZMTP version {major}"):
         conn.receive(g[:11])
+    assert conn.data_to_send() == b""
 
 
 def test_zmtp_1_0_peer_refused_at_first_octet() -> None:
@@ -115,7 +143,7 @@ def test_mechanism_mismatch_refused() -> None:
     with pytest.raises(ProtocolError, match="mechanism mismatch") as info:
         conn.receive(peer_greeting(mechanism=b"PLAIN"))
     assert info.value.code == ZMTP_MECHANISM_MISMATCH
-    assert conn.data_to_send() == b""
+    assert b"ERROR" not in conn.data_to_send()
 
 
 def test_mechanism_must_match_all_twenty_octets() -> None:
@@ -128,7 +156,7 @@ def test_greeting_one_octet_at_a_time() -> None:
     conn, _ = started()
     for i in range(63):
         assert conn.receive(LIBZMQ_GREETING[i : i + 1]) == []
-        assert conn.state.name == "GREETING"
+        assert conn.state.name == ("SIGNATURE" if i < 10 else "GREETING")
     conn.receive(LIBZMQ_GREETING[63:])
     assert conn.state.name == "HANDSHAKE"
 

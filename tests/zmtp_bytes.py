@@ -42,3 +42,8 @@ def ready(socket_type: bytes, identity: bytes | None = None) -> bytes:
 def message(*parts: bytes) -> bytes:
     """A data message: MORE on every frame but the last."""
     return b"".join(frame(p, more=i < len(parts) - 1) for i, p in enumerate(parts))
+
+
+def zmtp2_greeting(socket_type: int) -> bytes:
+    """A ZMTP/2.0 greeting (RFC 15): signature, revision 1, the socket-type octet."""
+    return b"\xff" + bytes(8) + b"\x7f\x01" + bytes((socket_type,))

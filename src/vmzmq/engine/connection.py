@@ -456,13 +456,23 @@ class StreamConnection:
             self.close("refused by the socket")
             return
         core.event_handshake_succeeded(self.endpoint)
+        if ev is not None:
+            # libzmq reports the protocol revision nowhere; we log it (docs/design.md).
+            major, minor = ev.zmtp_version
+            log.log(
+                logging.INFO if major < 3 else logging.DEBUG,
+                "vmzmq: %s socket talks ZMTP/%d.%d (%s) to a %s peer on %s",
+                core.type_name, major, minor, self.zmtp.mechanism.name.decode(),
+                ev.peer_socket_type or "untyped", self.endpoint,
+            )
         self.drain_pipe()
         if self.connecter is not None and self.connecter.lingering:
             self._linger_check()
             if self.closed:
                 return
         opts = core.options
-        if opts.heartbeat_ivl > 0 and not self.raw:
+        # ZMTP/2.0 has no PING: heartbeats neither go to such a peer nor time it out.
+        if opts.heartbeat_ivl > 0 and not self.raw and not self.zmtp.zmtp2:
             self._hb_timer = self.io.call_later(opts.heartbeat_ivl / 1000, self._heartbeat)
 
     def _ask_zap(self, request: ZapRequest) -> None:

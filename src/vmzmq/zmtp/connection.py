@@ -1,12 +1,12 @@
-"""``ZmtpConnection``: one ZMTP 3.x connection as a state machine, bytes in and events out.
+"""``ZmtpConnection``: one ZMTP connection as a state machine, bytes in and events out.
 
 The engine owns the socket and the clock; this object owns the protocol::
 
     conn = ZmtpConnection("DEALER", properties={"Identity": b"abc"})
-    sock.sendall(conn.start())                  # our whole greeting, at once
+    sock.sendall(conn.start())                  # the first octets of our greeting
     for data in reads:
         events = conn.receive(data)             # raises ProtocolError on a bad peer
-        out = conn.data_to_send()               # READY after the greeting, ERROR on refusal
+        out = conn.data_to_send()               # the rest of the greeting, READY, ERROR...
         if out:
             sock.sendall(out)                   # always before anything encoded afterwards
         ...                                     # events: see events.py; messages are lists
@@ -17,9 +17,18 @@ peer) and closes. On a :class:`~.events.PeerError` event it closes too.
 
 States (see ``_TRANSITIONS``)::
 
-    IDLE --start()--> GREETING --64 octets--> HANDSHAKE --mechanism done--> TRAFFIC
-                          \\                       \\                          \\
-                           +--- bad peer input, or the peer's ERROR -----------+--> CLOSED
+    IDLE --start()--> SIGNATURE --3.x--> GREETING --64 octets--> HANDSHAKE --mechanism--> TRAFFIC
+                          |                                                              ^
+                          +--2.0--> ZMTP2_GREETING --socket type, identity message-------+
+    (any state but IDLE) --- bad peer input, or the peer's ERROR ---> CLOSED
+
+The peer's version is known at octet 10 of its greeting, and the SIGNATURE state decides there
+(``_version_known``). A socket that may talk ZMTP/2.0 (NULL without a ZAP domain, and a socket
+type 2.0 has) sends only the signature and major version first, and the rest of its greeting
+(3.x) or its socket type and identity (2.0) once it knows; any other sends its whole 3.x
+greeting at once and refuses 2.0 peers, so a downgrade can never skip a mechanism. ZMTP/2.0
+(RFC 15) frames like 3.x without the COMMAND bit: no commands, no metadata (the peer's
+identity is its first message), subscriptions as data messages, no heartbeats.
 """
 
 from __future__ import annotations
@@ -43,22 +52,35 @@ from .commands import (
     parse_error,
     parse_ping,
 )
-from .errors import ZMTP_INVALID_METADATA, ProtocolError
+from .errors import ZMTP_INVALID_METADATA, ZMTP_UNSPECIFIED, ProtocolError
 from .events import Cancel, HandshakeComplete, PeerError, Ping, Pong, Subscribe
 from .frames import (
     _SHORT_LAST,
     FLAG_COMMAND,
+    FLAG_LONG,
     FLAG_MORE,
     BytesLike,
     FrameDecoder,
     encode_command,
     encode_message,
     encode_message_parts,
+    frame_header,
     frame_one,
 )
-from .greeting import GREETING_SIZE, build_greeting, check_greeting_prefix, parse_greeting
+from .greeting import (
+    GREETING_SIZE,
+    OUR_MAJOR,
+    SIGNATURE,
+    SIGNATURE_SIZE,
+    ZMTP2_GREETING_SIZE,
+    ZMTP2_REVISION,
+    build_greeting,
+    check_signature,
+    greeting_rest,
+    parse_greeting,
+)
 from .mechanism import Mechanism, NullMechanism
-from .socket_types import SOCKET_TYPES, compatible
+from .socket_types import SOCKET_TYPES, ZMTP2_NAMES, ZMTP2_TYPES, compatible
 from .zap import ZapReply, ZapRequest
 
 
@@ -68,7 +90,9 @@ def max_message_size_limit(max_message_size: int) -> int:
 
 class State(enum.Enum):
     IDLE = "IDLE"  # created; start() not called yet
-    GREETING = "GREETING"  # our greeting is out; reading the peer's 64 octets
+    SIGNATURE = "SIGNATURE"  # reading the peer's signature and version (11 octets)
+    GREETING = "GREETING"  # a 3.x peer: reading the rest of its 64 octets
+    ZMTP2_GREETING = "ZMTP2_GREETING"  # a 2.0 peer: reading its socket type and identity
     HANDSHAKE = "HANDSHAKE"  # the mechanism's command exchange (READY for NULL)
     TRAFFIC = "TRAFFIC"  # messages and commands flow both ways
     CLOSED = "CLOSED"  # failed or refused; the engine closes the stream
@@ -76,16 +100,24 @@ class State(enum.Enum):
 
 class _Trigger(enum.Enum):
     START = "start() called"
+    VERSION_3 = "peer speaks ZMTP 3.x"
+    VERSION_2 = "peer speaks ZMTP/2.0"
     GREETING_RECEIVED = "peer greeting received"
+    ZMTP2_READY = "ZMTP/2.0 peer's socket type and identity received"
     HANDSHAKE_DONE = "mechanism complete"
     PEER_ERROR = "peer sent ERROR"
     FAILED = "protocol error"
 
 
 _TRANSITIONS: dict[tuple[State, _Trigger], State] = {
-    (State.IDLE, _Trigger.START): State.GREETING,
+    (State.IDLE, _Trigger.START): State.SIGNATURE,
+    (State.SIGNATURE, _Trigger.VERSION_3): State.GREETING,
+    (State.SIGNATURE, _Trigger.VERSION_2): State.ZMTP2_GREETING,
+    (State.SIGNATURE, _Trigger.FAILED): State.CLOSED,
     (State.GREETING, _Trigger.GREETING_RECEIVED): State.HANDSHAKE,
     (State.GREETING, _Trigger.FAILED): State.CLOSED,
+    (State.ZMTP2_GREETING, _Trigger.ZMTP2_READY): State.TRAFFIC,
+    (State.ZMTP2_GREETING, _Trigger.FAILED): State.CLOSED,
     (State.HANDSHAKE, _Trigger.HANDSHAKE_DONE): State.TRAFFIC,
     (State.HANDSHAKE, _Trigger.PEER_ERROR): State.CLOSED,
     (State.HANDSHAKE, _Trigger.FAILED): State.CLOSED,
@@ -110,9 +142,12 @@ _LIBZMQ_PLAIN_ERROR = b"\x5eRROR"
 #: The ERROR reason sent to a peer whose socket type cannot talk to ours.
 INVALID_SOCKET_TYPE = b"Invalid socket type"
 
+#: The longest identity a ZMTP/2.0 peer may send (libzmq's routing ids are 1..255 octets).
+ZMTP2_IDENTITY_MAX = 255
+
 
 class ZmtpConnection:
-    """One ZMTP 3.x connection, either side. See the module docstring for the flow.
+    """One ZMTP connection (3.1, 3.0 or 2.0), either side. See the module docstring.
 
     ``socket_type`` is ours, sent as Socket-Type; ``properties`` are the other READY properties
     (``Identity`` when the socket has one, ``X-*`` user metadata), sent in the order given.
@@ -149,8 +184,13 @@ class ZmtpConnection:
         # Commands decoded so far: when a receive() did not move it, every event it returned
         # is a data message, which lets the engine queue them without looking at each.
         self.commands_seen = 0
-        self.peer_minor = -1  # known after the greeting
-        self.peer_version: tuple[int, int] | None = None  # (major, minor) as announced
+        self.peer_minor = -1  # known after the greeting; 0 for 3.0 and 2.0 peers
+        #: (major, minor) as announced; (2, 0) for a ZMTP/2.0 peer (revision octet 1).
+        self.peer_version: tuple[int, int] | None = None
+        #: Whether 2.0 peers are let in: see the module docstring.
+        self.allows_zmtp2 = self.mechanism.allows_zmtp2 and socket_type in ZMTP2_TYPES
+        self.zmtp2 = False  # the peer speaks ZMTP/2.0
+        self._mechanism_started = False
         self.peer_as_server = False
         self.peer_properties: dict[str, bytes] = {}
         self.peer_socket_type = ""
@@ -180,8 +220,12 @@ class ZmtpConnection:
     # --- receiving --------------------------------------------------------------------------
 
     def start(self) -> bytes:
-        """Return our whole 64-octet greeting (ZMTP 3.1), to be sent at once."""
+        """Return the first octets of our greeting, to be sent at once: the signature and
+        major version when 2.0 peers are allowed (the rest follows from :meth:`receive`
+        once the peer's version is known), else the whole 64-octet greeting."""
         self._transition(_Trigger.START)
+        if self.allows_zmtp2:
+            return SIGNATURE
         mech = self.mechanism
         return build_greeting(mech.name, self.as_server and mech.has_roles)
 
@@ -199,10 +243,10 @@ class ZmtpConnection:
         try:
             if state is State.TRAFFIC or state is State.HANDSHAKE:
                 self._decoder.feed(data, events)
-            elif state is State.GREETING:
-                self._receive_greeting(data, events)
             elif state is State.IDLE:
                 raise RuntimeError("ZmtpConnection.receive() called before start()")
+            elif state is not State.CLOSED:
+                self._receive_greeting(data, events)
         except ProtocolError as exc:
             self._fail(exc)
             exc.events = events
@@ -273,19 +317,87 @@ class ZmtpConnection:
         return len(self._greeting) + self._decoder.buffered_size
 
     def _fail(self, exc: ProtocolError) -> None:
-        if exc.error_reason is not None and self.state is not State.CLOSED:
+        if exc.error_reason is not None and self.state is not State.CLOSED and not self.zmtp2:
             self._out.append(encode_command(error_body(exc.error_reason)))
         self._transition(_Trigger.FAILED)
 
     def _receive_greeting(self, data: BytesLike, events: list[Any]) -> None:
-        greeting = self._greeting
+        """Gather the peer's greeting stage by stage; the octets after it are frames."""
+        buf = self._greeting
         view = memoryview(data).cast("B")
-        take = GREETING_SIZE - len(greeting)
-        greeting += view[:take]
-        if len(greeting) < GREETING_SIZE:
-            check_greeting_prefix(greeting)
+        pos = 0
+        while True:
+            state = self.state
+            if state is State.SIGNATURE:
+                need = SIGNATURE_SIZE
+            elif state is State.GREETING:
+                need = GREETING_SIZE
+            elif state is State.ZMTP2_GREETING:
+                need = self._zmtp2_size(buf)
+            else:
+                break
+            if len(buf) < need:
+                chunk = view[pos : pos + need - len(buf)]
+                buf += chunk
+                pos += len(chunk)
+                if len(buf) < need:
+                    check_signature(buf)  # a ZMTP 1.0 peer waits for us: refuse it now
+                    return
+                continue  # a 2.0 identity's size is known once its header is in
+            if state is State.SIGNATURE:
+                self._version_known(buf)
+            elif state is State.GREETING:
+                self._greeting_received(buf, events)
+            else:
+                self._zmtp2_received(buf, events)
+        if pos < len(view) and self.state is not State.CLOSED:
+            self._decoder.feed(view[pos:], events)
+
+    def _version_known(self, buf: bytearray) -> None:
+        """The one place that chooses the protocol, from the peer's octet 10."""
+        check_signature(buf)
+        version = buf[10]
+        mech = self.mechanism
+        if version >= OUR_MAJOR:
+            self._transition(_Trigger.VERSION_3)
+            if self.allows_zmtp2:
+                self._out.append(greeting_rest(mech.name, self.as_server and mech.has_roles))
+                # NULL's READY does not depend on the peer's greeting: sent with the rest of
+                # ours, it saves the round trip that the staged greeting would add.
+                self._mechanism_started = True
+                replies = mech.start(as_server=self.as_server, properties=self._properties)
+                self._out.extend(encode_command(body) for body in replies)
             return
-        peer = parse_greeting(greeting, self.mechanism.name)
+        if version == ZMTP2_REVISION and self.allows_zmtp2:
+            self._transition(_Trigger.VERSION_2)
+            identity = get_property(self._properties, "Identity") or b""
+            if isinstance(identity, str):
+                identity = identity.encode()
+            identity = bytes(identity)[:ZMTP2_IDENTITY_MAX]
+            self._out.append(
+                bytes((ZMTP2_TYPES[self.socket_type],)) + frame_header(0, len(identity)) + identity
+            )
+            return
+        if version == ZMTP2_REVISION:
+            if not self.mechanism.allows_zmtp2:
+                why = (
+                    f"this socket uses {mech.name.decode()}"
+                    if mech.name != b"NULL"
+                    else "this socket has a ZAP domain"
+                )
+            else:
+                why = f"a {self.socket_type} socket has no ZMTP/2.0 form"
+            raise ProtocolError(
+                f"peer speaks ZMTP/2.0, which has no security mechanisms: refused, as {why}",
+                ZMTP_UNSPECIFIED,
+            )
+        raise ProtocolError(
+            f"peer announced ZMTP version {version}: vmzmq speaks 3.x, and 2.0 (revision 1)",
+            ZMTP_UNSPECIFIED,
+        )
+
+    def _greeting_received(self, buf: bytearray, events: list[Any]) -> None:
+        peer = parse_greeting(buf, self.mechanism.name)
         self._greeting = bytearray()
         self.peer_version = (peer.major, peer.minor)
         # A later major version speaks at least 3.1 to us (RFC 37: use our own protocol with an
@@ -295,11 +407,64 @@ class ZmtpConnection:
         mech = self.mechanism
         mech.check_roles(self.as_server, peer.as_server)
         self._transition(_Trigger.GREETING_RECEIVED)
-        self._after_mechanism_step(
-            mech.start(as_server=self.as_server, properties=self._properties), events
-        )
-        if len(view) > take and self.state is State.HANDSHAKE:
-            self._decoder.feed(view[take:], events)
+        replies: list[bytes] = []
+        if not self._mechanism_started:
+            self._mechanism_started = True
+            replies = mech.start(as_server=self.as_server, properties=self._properties)
+        self._after_mechanism_step(replies, events)
+
+    def _zmtp2_size(self, buf: bytearray) -> int:
+        """How many octets the 2.0 greeting and identity message take, as far as ``buf``
+        tells; checks each part as it arrives."""
+        n = len(buf)
+        if n < ZMTP2_GREETING_SIZE:
+            return ZMTP2_GREETING_SIZE
+        peer_type = ZMTP2_NAMES.get(buf[11])
+        if peer_type is None or not compatible(self.socket_type, peer_type):
+            theirs = peer_type or f"number {buf[11]}"
+            raise ProtocolError(
+                f"ZMTP/2.0 peer's socket type {theirs} cannot talk to a {self.socket_type} socket",
+                ZMTP_INVALID_METADATA,
+            )
+        header = ZMTP2_GREETING_SIZE + 2
+        if n < ZMTP2_GREETING_SIZE + 1:
+            return header
+        flags = buf[ZMTP2_GREETING_SIZE]
+        if flags & ~FLAG_LONG:
+            raise ProtocolError(
+                f"ZMTP/2.0 peer's identity frame has flags {flags:#04x}: it must be one frame",
+                ZMTP_UNSPECIFIED,
+            )
+        if flags & FLAG_LONG:
+            header = ZMTP2_GREETING_SIZE + 9
+        if n < header:
+            return header
+        size = int.from_bytes(buf[ZMTP2_GREETING_SIZE + 1 : header], "big")
+        if size > ZMTP2_IDENTITY_MAX:
+            raise ProtocolError(
+                f"ZMTP/2.0 peer's identity of {size} octets is longer than {ZMTP2_IDENTITY_MAX}",
+                ZMTP_UNSPECIFIED,
+            )
+        return header + size
+
+    def _zmtp2_received(self, buf: bytearray, events: list[Any]) -> None:
+        peer_type = ZMTP2_NAMES[buf[11]]
+        header = ZMTP2_GREETING_SIZE + (9 if buf[ZMTP2_GREETING_SIZE] & FLAG_LONG else 2)
+        props = {"Socket-Type": peer_type.encode(), "Identity": bytes(buf[header:])}
+        self._greeting = bytearray()
+        self.zmtp2 = True
+        self.peer_version = (2, 0)
+        self.peer_minor = 0  # subscriptions travel as data messages, as to a 3.0 peer
+        self.peer_properties = props
+        self.peer_socket_type = peer_type
+        self._socket_type_checked = True
+        self._transition(_Trigger.ZMTP2_READY)
+        self.handshake_done = True
+        self._plain = True
+        decoder = self._decoder
+        decoder.data_allowed = True
+        decoder.command_limit = max_message_size_limit(self.max_message_size)
+        events.append(HandshakeComplete(props, peer_type, 0, {}, (2, 0)))
 
     def _after_mechanism_step(self, replies: list[bytes], events: list[Any]) -> None:
         mech = self.mechanism
@@ -327,6 +492,7 @@ class ZmtpConnection:
                     self.peer_socket_type,
                     self.peer_minor,
                     dict(mech.auth_properties),
+                    (3, self.peer_minor),
                 )
             )
 
@@ -347,6 +513,11 @@ class ZmtpConnection:
 
     def _on_command(self, body: bytes, events: list[Any]) -> None:
         """Called by the decoder for each command frame, in stream order."""
+        if self.zmtp2:
+            raise ProtocolError(
+                "ZMTP/2.0 peer sent a frame with flag bit 2 (COMMAND), which 2.0 reserves",
+                ZMTP_UNSPECIFIED,
+            )
         self.commands_seen += 1
         if body[:5] == _LIBZMQ_PLAIN_ERROR and self.state is State.HANDSHAKE:
             body = b"\x05ERROR" + body[5:]
@@ -403,7 +574,6 @@ class ZmtpConnection:
         :mod:`.frames`, so no fast path can go around a mechanism."""
         self._require_handshake()
         return frame_one if self._plain else self.mechanism.seal_frame  # type: ignore[return-value]
-
 
     def encode_message(self, frames: Sequence[BytesLike]) -> bytes:
         """Frame one message (MORE on all frames but the last). Valid after the handshake."""
@@ -463,7 +633,10 @@ class ZmtpConnection:
         return self.encode_message((b"\x00" + topic,))
 
     def encode_ping(self, ttl_deciseconds: int, context: bytes) -> bytes:
-        """PING with a TTL (0..65535 deciseconds, 0 = none) and up to 16 octets of context."""
+        """PING with a TTL (0..65535 deciseconds, 0 = none) and up to 16 octets of context.
+        Never for a ZMTP/2.0 peer, which has no commands (RuntimeError)."""
+        if self.zmtp2:
+            raise RuntimeError("ZMTP/2.0 has no PING")
         return self._encode_command(commands.ping_body(ttl_deciseconds, context))
 
     def encode_pong(self, context: bytes) -> bytes:
@@ -473,9 +646,11 @@ class ZmtpConnection:
     def encode_error(self, reason: bytes) -> bytes:
         """ERROR (reason cut to 255 octets). Valid any time after start(), also mid-handshake
         (e.g. an authenticator refused the peer); it is never wrapped, so a peer can read it
-        whatever state its mechanism is in."""
+        whatever state its mechanism is in. b"" for a ZMTP/2.0 peer, which has no ERROR."""
         if self.state is State.IDLE:
             raise RuntimeError("ZmtpConnection.encode_error() called before start()")
+        if self.zmtp2:
+            return b""
         return encode_command(error_body(reason))
 
     def _encode_command(self, body: bytes) -> bytes:
@@ -499,4 +674,3 @@ class ZmtpConnection:
             raise RuntimeError(
                 f"ZMTP: cannot encode messages before the handshake (state {self.state.name})"
             )
-

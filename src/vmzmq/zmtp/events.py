@@ -16,10 +16,12 @@ class HandshakeComplete:
 
     properties: dict[str, bytes]  # the peer's metadata, names as the peer spelled them
     peer_socket_type: str  # "" if the peer did not announce one (libzmq accepts that too)
-    peer_minor: int  # 0: ZMTP 3.0 peer; 1: 3.1 or later
+    peer_minor: int  # 0: a ZMTP 3.0 or 2.0 peer; 1: 3.1 or later
     #: What the authenticator (ZAP) said about the peer: User-Id and its metadata. These
     #: take precedence over anything of the same name in ``properties``.
     auth: dict[str, bytes] = field(default_factory=dict)
+    #: The protocol spoken: (3, 1), (3, 0), or (2, 0) for a ZMTP/2.0 peer.
+    zmtp_version: tuple[int, int] = (3, 1)
 
 
 @dataclass(frozen=True, slots=True)

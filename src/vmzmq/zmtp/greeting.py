@@ -1,6 +1,6 @@
-"""The 64-octet ZMTP 3.x greeting: build ours, check and parse the peer's.
+"""The ZMTP greeting: build ours, check and parse the peer's.
 
-Layout (RFC 23 and RFC 37, "Formal Grammar")::
+The 64-octet ZMTP 3.x greeting (RFC 23 and RFC 37, "Formal Grammar")::
 
     0      0xFF            signature start
     1..8   padding         not significant: never validated (libzmq puts a length there)
@@ -10,6 +10,12 @@ Layout (RFC 23 and RFC 37, "Formal Grammar")::
     12..31 mechanism       ASCII, NUL-padded to 20 octets
     32     as-server       0 or 1
     33..63 filler          31 zero octets, not checked either
+
+A ZMTP/2.0 peer (RFC 15: libzmq 3.x, JeroMQ 0.3) shares the first ten octets and sends its
+revision (1) at octet 10 and its socket type at octet 11; its greeting ends there. Which of the
+two a peer speaks is known at octet 10, so a side that may talk to 2.0 peers sends the first
+11 octets (:data:`SIGNATURE_SIZE`) and the rest only once it has read the peer's octet 10
+(RFC 23 "Backwards Interoperability"; the connection's state table makes that choice).
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from dataclasses import dataclass
 from .errors import ZMTP_MECHANISM_MISMATCH, ZMTP_UNSPECIFIED, ProtocolError
 
 GREETING_SIZE = 64
+#: The signature and our major version: what we send before knowing the peer's version.
+SIGNATURE_SIZE = 11
+#: A ZMTP/2.0 greeting: the signature, the revision octet and the socket-type octet.
+ZMTP2_GREETING_SIZE = 12
+#: The revision octet of ZMTP/2.0 (at the place of 3.x's major version).
+ZMTP2_REVISION = 1
 MECHANISM_SIZE = 20
 OUR_MAJOR = 3
 OUR_MINOR = 1
@@ -43,30 +55,33 @@ def mechanism_field(name: bytes) -> bytes:
     return name.ljust(MECHANISM_SIZE, b"\x00")
 
 
-def build_greeting(mechanism: bytes, as_server: bool, minor: int = OUR_MINOR) -> bytes:
-    """Our whole greeting, sent at once.
+#: The signature (padding zeros, as RFC 37 recommends) and our major version.
+SIGNATURE = b"\xff" + bytes(8) + b"\x7f" + bytes((OUR_MAJOR,))
 
-    Sending all 64 octets before reading anything is legal (RFC 37 "Version Negotiation", the
-    second case) and libzmq copes with it; it also means we never deadlock waiting on a peer that
-    waits for us. The padding is zeros, as RFC 37 recommends for that case.
-    """
+
+def greeting_rest(mechanism: bytes, as_server: bool, minor: int = OUR_MINOR) -> bytes:
+    """Octets 11..63 of our 3.x greeting: what follows :data:`SIGNATURE`."""
     return b"".join(
-        (
-            b"\xff" + bytes(8) + b"\x7f",
-            bytes((OUR_MAJOR, minor)),
-            mechanism_field(mechanism),
-            b"\x01" if as_server else b"\x00",
-            bytes(31),
-        )
+        (bytes((minor,)), mechanism_field(mechanism), b"\x01" if as_server else b"\x00", bytes(31))
     )
 
 
-def check_greeting_prefix(data: bytes | bytearray) -> None:
-    """Refuse a peer as early as its first octets allow.
+def build_greeting(mechanism: bytes, as_server: bool, minor: int = OUR_MINOR) -> bytes:
+    """Our whole 3.x greeting, to be sent at once.
 
-    A ZMTP 1.0 peer fails the signature and a 2.0 peer announces major 1 or 2 at octet 10; both
-    then wait for *our* reply before sending more, so waiting for 64 octets would hang until a
-    timeout instead of failing at once.
+    Sending all 64 octets before reading anything is legal (RFC 37 "Version Negotiation", the
+    second case) and libzmq copes with it; a ZMTP/2.0 peer does not (it reads octets 10 and 11
+    as its revision and socket type), so this is for sockets that refuse 2.0 peers anyway.
+    """
+    return SIGNATURE + greeting_rest(mechanism, as_server, minor)
+
+
+def check_signature(data: bytes | bytearray) -> None:
+    """Refuse a ZMTP 1.0 peer, or bytes that are not ZMTP, as early as the octets allow.
+
+    ZMTP 1.0 (libzmq 2.x) has no greeting, so its first octets are a message: libzmq falls
+    back to reading them as one, which delivers whatever a stray client sends to the
+    application. We never do; a 1.0 peer is refused.
     """
     n = len(data)
     if n >= 1 and data[0] != 0xFF:
@@ -81,10 +96,14 @@ def check_greeting_prefix(data: bytes | bytearray) -> None:
             "vmzmq speaks ZMTP 3.0 and 3.1 only",
             ZMTP_UNSPECIFIED,
         )
-    if n >= 11 and data[10] < OUR_MAJOR:
+
+
+def check_greeting_prefix(data: bytes | bytearray) -> None:
+    """Refuse a peer that cannot become a ZMTP 3.x one as early as its octets allow."""
+    check_signature(data)
+    if len(data) >= 11 and data[10] < OUR_MAJOR:
         raise ProtocolError(
-            f"peer speaks ZMTP major version {data[10]} (ZMTP 1.0/2.0, libzmq 2.x/3.x); "
-            "vmzmq speaks ZMTP 3.0 and 3.1 only",
+            f"peer speaks ZMTP major version {data[10]} where 3.x is needed",
             ZMTP_UNSPECIFIED,
         )
 

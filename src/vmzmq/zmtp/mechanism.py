@@ -56,6 +56,12 @@ class Mechanism:
     #: Whether every frame after the handshake travels inside a command (CURVE's MESSAGE).
     wraps_frames: ClassVar[bool] = False
 
+    @property
+    def allows_zmtp2(self) -> bool:
+        """Whether a ZMTP/2.0 peer may be let in: 2.0 has no mechanisms and no ZAP, so only
+        NULL without a ZAP domain can accept one without lowering the socket's security."""
+        return False
+
     def __init__(self) -> None:
         self.complete = False
         #: The peer's metadata, set as soon as the mechanism has it.
@@ -157,6 +163,10 @@ class NullMechanism(Mechanism):
         self._properties: Mapping[str, bytes] = {}
         self._ready_sent = False
         self._ready_received = False
+
+    @property
+    def allows_zmtp2(self) -> bool:
+        return not self._zap
 
     def start(self, *, as_server: bool, properties: Mapping[str, bytes]) -> list[bytes]:
         self._properties = properties

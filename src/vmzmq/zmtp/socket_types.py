@@ -39,3 +39,21 @@ def compatible(ours: str, theirs: str) -> bool:
     """
     peers = _PEERS.get(ours)
     return peers is not None and theirs in peers
+
+
+#: The ZMTP/2.0 greeting's socket-type octet (RFC 15; XPUB and XSUB as libzmq 3.2 numbers
+#: them). The draft types never spoke 2.0.
+ZMTP2_TYPES: dict[str, int] = {
+    "PAIR": 0,
+    "PUB": 1,
+    "SUB": 2,
+    "REQ": 3,
+    "REP": 4,
+    "DEALER": 5,
+    "ROUTER": 6,
+    "PULL": 7,
+    "PUSH": 8,
+    "XPUB": 9,
+    "XSUB": 10,
+}
+ZMTP2_NAMES: dict[int, str] = {code: name for name, code in ZMTP2_TYPES.items()}
