@@ -211,6 +211,24 @@ def test_xpub_notices_stop_at_rcvhwm_and_resume(ctx) -> None:
     peer.close()
 
 
+def test_xpub_resumes_a_peer_paused_with_more_to_send(ctx) -> None:
+    """The pause comes from one read's batch while the rest is still in the kernel: XPUB
+    takes its share of the batch at once, and reading the notices must resume the peer."""
+    xpub = ctx.socket(vmzmq.XPUB)
+    xpub.rcvhwm = 50
+    xpub.rcvtimeo = 10000  # a peer never resumed fails here instead of hanging
+    xpub.bind("tcp://127.0.0.1:*")
+    port = int(xpub.last_endpoint.decode().rsplit(":", 1)[1])
+    peer = raw_peer(port, b"SUB")
+    topics = [b"t%05d" % i for i in range(400)]
+    peer.sendall(b"".join(command(b"SUBSCRIBE", t) for t in topics[:100]))
+    conn = _connection(xpub)
+    wait_until(lambda: conn.read_paused, what="XPUB to stop reading at RCVHWM")
+    peer.sendall(b"".join(command(b"SUBSCRIBE", t) for t in topics[100:]))
+    assert [xpub.recv() for _ in topics] == [b"\x01" + t for t in topics]
+    peer.close()
+
+
 def test_subscriptions_per_peer_are_bounded(ctx, monkeypatch) -> None:
     from vmzmq.patterns import pubsub
 
