@@ -35,10 +35,6 @@ from .pipe import StreamPipe, Subscription
 from .security import build_mechanism
 
 log = logging.getLogger("vmzmq")
-
-#: What an accepted connection reads before its first write: a peer's staged greeting (11
-#: octets, or 64 and a command from a peer that sends it whole) fits.
-EARLY_READ = 4096
 _now = time.monotonic
 
 # One read takes at most this much from the kernel; large enough to decode thousands of
@@ -226,24 +222,9 @@ class StreamConnection:
             self._timers.append(
                 self.io.call_later(opts.handshake_ivl / 1000, self._handshake_timeout)
             )
-        if not initial and self.connecter is None and self.zmtp.allows_zmtp2:
-            # An accepted peer's first octets are mostly here already (it sent them on
-            # connect). Answering them in the write that carries our own first octets gives
-            # the peer one segment to read instead of two: one wake-up less per connection.
-            initial = self._early_read()
-        if initial:
-            self.out.append(first)
+        self._write(first)
+        if initial and not self.closed:
             self._received(memoryview(initial))
-            if self.out and not self.closed:
-                self._flush()
-        else:
-            self._write(first)
-
-    def _early_read(self) -> bytes:
-        try:
-            return self.sock.recv(EARLY_READ)
-        except OSError:  # nothing yet, or an error the first real read reports
-            return b""
 
     # -- events from the I/O thread --------------------------------------------------------
     def _on_events(self, events: int) -> None:
