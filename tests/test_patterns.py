@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vmzmq as zmq
 from socket_pairs import (
@@ -1259,3 +1261,26 @@ def test_threads_share_one_pull(ctx, endpoint, transport):
     for t in threads:
         t.join(10)
     assert all(v == list(range(n_msgs)) for v in seen.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.binary(max_size=3)), max_size=12),
+    st.lists(st.binary(max_size=4), min_size=1, max_size=8),
+)
+def test_subscription_index_matching_is_brute_force_prefix_matching(
+    subs: list[tuple[int, bytes]], topics: list[bytes]
+) -> None:
+    """PUB's match, in both its forms (one subscription length and several), against the
+    definition: a pipe gets a message when one of its topics is a prefix of it."""
+    from vmzmq.patterns.strategies import SubscriptionIndex
+
+    pipes = [object() for _ in range(4)]
+    index = SubscriptionIndex()
+    for pipe, topic in subs:
+        index.add(topic, pipes[pipe])  # type: ignore[arg-type]
+    for topic in topics:
+        want = {pipes[p] for p, t in subs if topic.startswith(t)}
+        assert index.matches(topic) == want
+        got = index.matching(topic)
+        assert set(got) == want and len(got) == len(want)

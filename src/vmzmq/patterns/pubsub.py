@@ -140,15 +140,26 @@ class XPub(Pattern):
                 return
 
     def send(self, msg: list) -> bool:
-        self._take_input()
+        if self.polled:
+            self._take_input()
         opts = self.options
+        fan = self.fan
         if len(msg) == 1 and not opts.invert_matching and not opts.xpub_nodrop:
+            body = msg[0]
             subs = self.subs
             everyone = subs.everyone()
             if everyone is not None and len(everyone) > 1:
-                if self.fan.offer(msg[0], everyone, subs.version):
+                if fan.offer(body, everyone, subs.version):
                     return True
-        self.fan.flush()  # whatever else goes to a member goes after the shared burst
+            if fan.members:
+                fan.flush()  # whatever else goes to a member goes after the shared burst
+            # The common case in full (see below): a one-frame message to its subscribers.
+            for pipe in subs.matching(body):
+                engine = pipe.engine
+                if engine is None or not engine.offer_one(body):
+                    pipe.offer(msg)
+            return True
+        fan.flush()
         topic = msg[0]
         if self.options.invert_matching:
             matched = self.subs.matches(topic)
