@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..constants import POLLIN, POLLOUT
-from ..proxy import _control, _events, _forward, _Stats
+from ..proxy import _run as _proxy_run
 from ..socket import Socket as _SyncSocket
 from .core import Socket
 from .poll import Poller
@@ -53,56 +52,8 @@ def _check(*socks: Any) -> list[Any]:
 
 
 def _run(frontend: Socket, backend: Socket, capture: Socket | None, control: Socket | None) -> int:
-    # The loop of vmzmq.proxy._run, with a green Poller: move whole messages while the other
-    # side has room, else wait for input on a side whose peer has room, or for room on a
-    # side whose peer has input.
-    same = frontend._core is backend._core
-    stats = _Stats()
-    active = True
-    poller = Poller()
-    registered: dict[Any, int] = {}
-
-    def want(sock: Socket, flags: int) -> None:
-        if registered.get(sock, 0) != flags:
-            poller.register(sock, flags)  # flags 0 unregisters
-            registered[sock] = flags
-
-    while True:
-        if control is not None:
-            while True:
-                state = _control(control, stats)
-                if state == "terminated":
-                    return 0
-                if state is not None:
-                    active = state == "active"
-                elif not _events(control) & POLLIN:
-                    break
-        fe_flags = be_flags = 0
-        if active:
-            ev_f = _events(frontend)
-            ev_b = ev_f if same else _events(backend)
-            fe_in = bool(ev_f & POLLIN)
-            be_in = not same and bool(ev_b & POLLIN)
-            moved = False
-            if fe_in and (same or ev_b & POLLOUT):
-                fe_in = _forward(frontend, backend, capture, stats, 0, 6, not same)
-                moved = fe_in
-            if be_in and ev_f & POLLOUT:
-                be_in = _forward(backend, frontend, capture, stats, 4, 2, True)
-                moved |= be_in
-            if moved:
-                continue
-            if same:
-                fe_flags = POLLIN
-            else:
-                fe_flags = (POLLOUT if be_in else 0) | (0 if fe_in else POLLIN)
-                be_flags = (POLLOUT if fe_in else 0) | (0 if be_in else POLLIN)
-        if control is not None:
-            want(control, POLLIN)
-        want(frontend, fe_flags)
-        if not same:
-            want(backend, be_flags)
-        poller.poll()  # ContextTerminated ends the proxy, as ETERM ends libzmq's
+    # vmzmq.proxy's loop, waiting in the green Poller on the green views.
+    return _proxy_run(frontend, backend, capture, control, Poller())
 
 
 def proxy(frontend: Any, backend: Any, capture: Any = None) -> None:
