@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import vmzmq as zmq
 from fault_helpers import LOCALHOST, next_event, tcp_port, wait_eof
 from vmzmq.zmtp import HandshakeComplete, NullMechanism, ProtocolError, ZmtpConnection
+from vmzmq.zmtp.frames import MAX_MESSAGE_FRAMES
 from vmzmq.zmtp.greeting import SIGNATURE
 from vmzmq.zmtp.plain import PlainMechanism
 from zmtp_bytes import frame, greeting, message, ready, zmtp2_greeting
@@ -134,6 +135,12 @@ def test_2_0_frames_obey_max_message_size() -> None:
     assert conn.receive(frame(b"x" * 10)) == [[b"x" * 10]]
     with pytest.raises(ProtocolError, match="exceeds the maximum size 10"):
         conn.receive(b"\x02" + (11).to_bytes(8, "big"))  # refused on the declared size
+
+
+def test_2_0_messages_obey_the_frame_count_bound() -> None:
+    conn, _ = with_2_0_peer()
+    with pytest.raises(ProtocolError, match="frames"):
+        conn.receive(b"\x01\x00" * MAX_MESSAGE_FRAMES + b"\x00\x00")
 
 
 def test_subscriptions_to_a_2_0_peer_are_messages_and_no_ping() -> None:

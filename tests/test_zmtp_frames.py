@@ -293,6 +293,13 @@ def test_message_frame_count_is_bounded() -> None:
     dec, _ = decoder()
     frames = [b""] * (MAX_MESSAGE_FRAMES - 1) + [b"end"]
     assert feed(dec, encode_message(frames)) == [frames]  # the limit itself is fine
+    for chunked in (False, True):  # one frame over, the last one short or arriving in pieces
+        dec, _ = decoder()
+        data = encode_message([b""] * MAX_MESSAGE_FRAMES + [b"x" * 300])
+        with pytest.raises(ProtocolError, match="MAX_MESSAGE_FRAMES"):
+            if chunked:
+                feed(dec, data[:-100])
+            feed(dec, data[-100:] if chunked else data)
 
 
 def test_body_buffer_only_for_sane_declared_sizes() -> None:

@@ -63,6 +63,7 @@ BODY_BUFFER_FILL = 8
 #: endless run of empty frames with MORE would grow a message without bound (libzmq has no
 #: such limit; a real message has a few frames, a batch perhaps thousands).
 MAX_MESSAGE_FRAMES = 16384
+_MAX_MORE_FRAMES = MAX_MESSAGE_FRAMES - 1  # a message's frames before its last
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -356,7 +357,7 @@ class FrameDecoder:
                         msize += end - p
                         if msize > limit:
                             raise _too_large(msize, limit)
-                        if len(parts) >= MAX_MESSAGE_FRAMES:
+                        if len(parts) >= _MAX_MORE_FRAMES:
                             raise _too_many_frames()
                         parts.append(d[p:end])
                     elif parts:
@@ -450,7 +451,7 @@ class FrameDecoder:
                 self._start_pieces(d, start, flags, size)
                 return
             if flags & FLAG_MORE:
-                if len(parts) >= MAX_MESSAGE_FRAMES:
+                if len(parts) >= _MAX_MORE_FRAMES:
                     raise _too_many_frames()
                 parts.append(d[start:end])
                 msize = total
@@ -577,7 +578,7 @@ class FrameDecoder:
         total = self._msize + len(body)
         if total > self._limit:
             raise _too_large(total, self._limit)
-        if more and len(self._parts) >= MAX_MESSAGE_FRAMES:
+        if more and len(self._parts) >= _MAX_MORE_FRAMES:
             raise _too_many_frames()
         self._parts.append(body)
         if more:
