@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from apps_support import HOOK, VMZMQ_INIT, load_hook
+from apps_support import HOOK, VMZMQ_INIT, free_ports, load_hook, stop_group
 
 if importlib.util.find_spec("circus") is None:  # not imported: no side effects here
     pytest.skip("circus is not installed", allow_module_level=True)
@@ -84,27 +83,9 @@ WATCH = textwrap.dedent(
 )
 
 
-def _free_ports(n: int) -> list[int]:
-    # circus needs its endpoints before it starts; just-freed ports are the best to be had.
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)  # the arbiter's watchers too
-    proc.wait()
-
-
 @pytest.fixture
 def endpoints() -> list[str]:
-    return [f"tcp://127.0.0.1:{port}" for port in _free_ports(3)]
+    return [f"tcp://127.0.0.1:{port}" for port in free_ports(3)]
 
 
 @pytest.fixture
@@ -152,7 +133,7 @@ def daemon(
     try:
         yield proc
     finally:
-        _stop(proc)
+        stop_group(proc)
         # circusd-stats runs outside the daemon's process group, so killing that group
         # (a failed test) leaves it running; the hook's log has its pid.
         for rec in pyzmq_as_vmzmq.read_log(hook_env[pyzmq_as_vmzmq.LOG_VAR]):
@@ -253,4 +234,4 @@ def test_circusd_command_line(
         proc.communicate(timeout=TIMEOUT)
         assert proc.returncode == 0
     finally:
-        _stop(proc)
+        stop_group(proc)

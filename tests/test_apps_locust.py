@@ -17,9 +17,6 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -29,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from apps_support import HOOK, VMZMQ_INIT, load_hook
+from apps_support import HOOK, VMZMQ_INIT, free_ports, load_hook, stop_group
 
 # Not imported here: importing locust runs gevent.monkey.patch_all() in this very process,
 # which would turn every later test's threads and sockets into greenlets.
@@ -96,26 +93,12 @@ def http_server() -> Iterator[str]:
         server.server_close()
 
 
-def _free_port() -> int:
-    # The master needs a port the worker knows in advance; a just-freed one is the best
-    # that can be had (locust has no way to report a random one to the worker).
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def test_master_and_worker_run_a_load_test(tmp_path: Path, http_server: str) -> None:
     (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
     log = tmp_path / "hook.log"
     env = pyzmq_as_vmzmq.environ(log=str(log))
     env["SMOKE_REQUESTS"] = str(REQUESTS)
-    port = _free_port()
+    port = free_ports(1)[0]
     common = [sys.executable, str(HOOK), "-m", "locust", "-f", "locustfile.py"]
     master = subprocess.Popen(
         [
@@ -151,7 +134,7 @@ def test_master_and_worker_run_a_load_test(tmp_path: Path, http_server: str) -> 
         try:
             m_out, m_err = master.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
-            _stop(master)
+            stop_group(master)
             m_out, m_err = master.communicate()
             pytest.fail(f"the master did not finish in {TIMEOUT}s\n{m_err[-3000:]}")
         assert master.returncode == 0, f"master failed ({master.returncode}):\n{m_err[-3000:]}"
@@ -159,8 +142,8 @@ def test_master_and_worker_run_a_load_test(tmp_path: Path, http_server: str) -> 
         w_out, w_err = worker.communicate(timeout=TIMEOUT)
         assert worker.returncode == 0, f"worker failed ({worker.returncode}):\n{w_err[-3000:]}"
     finally:
-        _stop(master)
-        _stop(worker)
+        stop_group(master)
+        stop_group(worker)
 
     stats = json.loads(m_out[m_out.index("[") :])
     hello = [s for s in stats if s["name"] == "/hello"]

@@ -16,8 +16,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from apps_support import HOOK, VMZMQ_INIT, load_hook
+from apps_support import HOOK, VMZMQ_INIT, free_ports, load_hook, stop_group
 
 if importlib.util.find_spec("zerorpc") is None:  # not imported: no side effects here
     pytest.skip("zerorpc is not installed", allow_module_level=True)
@@ -94,26 +92,9 @@ CLIENT = textwrap.dedent(
 )
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str], list[int]]]:
-    hello, clock = (f"tcp://127.0.0.1:{port}" for port in _free_ports(2))
+    hello, clock = (f"tcp://127.0.0.1:{port}" for port in free_ports(2))
     env = pyzmq_as_vmzmq.environ(log=str(tmp_path / "hook.log"))
     (tmp_path / "server.py").write_text(SERVER)
     zerorpc_cli = os.path.join(os.path.dirname(sys.executable), "zerorpc")
@@ -136,7 +117,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str], list[in
         yield [hello, clock], env, [p.pid for p in procs]
     finally:
         for proc in procs:
-            _stop(proc)
+            stop_group(proc)
 
 
 def test_client_calls_servers(
