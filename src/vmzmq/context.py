@@ -23,7 +23,7 @@ from .options import (
     check_socket_option,
 )
 from .socket import Socket
-from .utils.interop import cast_int_addr
+from .utils.interop import underlying_address
 from .zap_client import ZapClient
 
 _CONTEXT_OPTION_NAMES = {
@@ -75,18 +75,14 @@ def _live_context(address: Any) -> Context:
     """The vmzmq context that ``address`` (a Context, or a context's ``underlying``) names."""
     if isinstance(address, Context):
         return address
-    what = address
-    underlying = getattr(address, "underlying", None)
-    if not isinstance(address, int) and underlying is not None:
-        address = underlying  # e.g. a pyzmq context: its libzmq context's address
-    number = cast_int_addr(address)
+    number = underlying_address(address)
     if number:
         for context in _live_contexts():
             if id(context._core) == number:
                 return context
     raise with_detail(
         errno.EINVAL,
-        f"{what!r} is not an open vmzmq context or the underlying address of one: vmzmq "
+        f"{address!r} is not an open vmzmq context or the underlying address of one: vmzmq "
         "shadows only its own contexts (a libzmq context, such as pyzmq's, cannot be shadowed)",
     )
 

@@ -1115,13 +1115,9 @@ def _live_socket(address: Any) -> Socket:
     if isinstance(address, Socket):
         return address
     from .context import _live_contexts
-    from .utils.interop import cast_int_addr
+    from .utils.interop import underlying_address
 
-    what = address
-    underlying = getattr(address, "underlying", None)
-    if not isinstance(address, int) and underlying is not None:
-        address = underlying  # e.g. a pyzmq socket: its libzmq socket's address
-    number = cast_int_addr(address)
+    number = underlying_address(address)
     if number:
         for context in _live_contexts():
             for sock in list(context._sockets):
@@ -1130,7 +1126,7 @@ def _live_socket(address: Any) -> Socket:
                     return sock
     raise with_detail(
         errno.EINVAL,
-        f"{what!r} is not an open vmzmq socket or the underlying address of one: vmzmq "
+        f"{address!r} is not an open vmzmq socket or the underlying address of one: vmzmq "
         "shadows only its own sockets (a libzmq socket, such as pyzmq's, cannot be shadowed)",
     )
 

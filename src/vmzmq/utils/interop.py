@@ -29,3 +29,12 @@ def cast_int_addr(n: Any) -> int:
         if isinstance(n, ffi.CData):
             return int(ffi.cast("size_t", n))
     raise ValueError(f"Cannot cast {n!r} to int")
+
+
+def underlying_address(address: Any) -> int:
+    """The address a shadow names: an int or pointer, or an object's ``underlying`` (a
+    pyzmq context or socket gives its libzmq object's address)."""
+    underlying = getattr(address, "underlying", None)
+    if not isinstance(address, int) and underlying is not None:
+        address = underlying
+    return cast_int_addr(address)
