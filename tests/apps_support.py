@@ -44,6 +44,22 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def start_group(
+    cmd: list[str], cwd: Path, env: dict[str, str], stderr: int = subprocess.STDOUT
+) -> subprocess.Popen:
+    """Start an application in a process group of its own (for :func:`stop_group`), its
+    output read as text."""
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def stop_group(proc: subprocess.Popen) -> None:
     """Kill an application started in its own process group, children too (circus's
     watchers, locust's workers), and reap it."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from apps_support import HOOK, VMZMQ_INIT, free_ports, load_hook, stop_group
+from apps_support import HOOK, VMZMQ_INIT, free_ports, load_hook, start_group, stop_group
 
 if importlib.util.find_spec("circus") is None:  # not imported: no side effects here
     pytest.skip("circus is not installed", allow_module_level=True)
@@ -121,14 +121,10 @@ def daemon(
     tmp_path: Path, endpoints: list[str], hook_env: dict[str, str]
 ) -> Iterator[subprocess.Popen]:
     (tmp_path / "daemon.py").write_text(DAEMON)
-    proc = subprocess.Popen(
+    proc = start_group(
         [sys.executable, str(HOOK), "daemon.py", *endpoints],
-        cwd=tmp_path,
-        env=hook_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        tmp_path,
+        hook_env,
     )
     try:
         yield proc
@@ -207,15 +203,11 @@ def test_circusd_command_line(
             """
         )
     )
-    proc = subprocess.Popen(
+    proc = start_group(
         [sys.executable, str(HOOK), "--exec", os.path.join(os.path.dirname(sys.executable),
                                                            "circusd"), "circus.ini"],
-        cwd=tmp_path,
-        env=hook_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        tmp_path,
+        hook_env,
     )
     try:
         # Short tries, so that a daemon that exited at once is noticed without a long wait.

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from apps_support import HOOK, VMZMQ_INIT, free_ports, load_hook, stop_group
+from apps_support import HOOK, VMZMQ_INIT, free_ports, load_hook, start_group, stop_group
 
 # Not imported here: importing locust runs gevent.monkey.patch_all() in this very process,
 # which would turn every later test's threads and sockets into greenlets.
@@ -100,7 +100,7 @@ def test_master_and_worker_run_a_load_test(tmp_path: Path, http_server: str) -> 
     env["SMOKE_REQUESTS"] = str(REQUESTS)
     port = free_ports(1)[0]
     common = [sys.executable, str(HOOK), "-m", "locust", "-f", "locustfile.py"]
-    master = subprocess.Popen(
+    master = start_group(
         [
             *common,
             "--master",
@@ -114,21 +114,15 @@ def test_master_and_worker_run_a_load_test(tmp_path: Path, http_server: str) -> 
             f"--host={http_server}",
             "--json",
         ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
+        tmp_path,
+        env,
         stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
     )
-    worker = subprocess.Popen(
+    worker = start_group(
         [*common, "--worker", "--master-host=127.0.0.1", f"--master-port={port}"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
+        tmp_path,
+        env,
         stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
     )
     try:
         try:
