@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from vmzmq.zmtp import ProtocolError
+from vmzmq.zmtp import ProtocolError, frames
 from vmzmq.zmtp.frames import (
     BODY_BUFFER_FILL,
     BODY_BUFFER_MAX,
@@ -345,3 +345,80 @@ def test_bare_single_frames() -> None:
     dec.buffer_filled(len(large) - cut, events)
     assert events == [b"B" * LARGE_FRAME]
     assert type(events[0]) is bytes
+
+
+def bare_decoder(max_message_size: int = -1) -> FrameDecoder:
+    dec = FrameDecoder(lambda body, events: None, max_message_size, bare_single_frames=True)
+    dec.data_allowed = True
+    return dec
+
+
+def one_frame(body: bytes, long: bool = False) -> bytes:
+    """A one-frame message, with a long header if asked even when it would fit a short one."""
+    if long or len(body) > 255:
+        return b"\x02" + len(body).to_bytes(8, "big") + body
+    return bytes((0, len(body))) + body
+
+
+@pytest.mark.parametrize("count", [7, 8, 31, 32, 33, 64, 65, 200])
+@pytest.mark.parametrize("size", [0, 1, 64, 255])
+@pytest.mark.parametrize("long", [False, True])
+def test_runs_of_one_size(count: int, size: int, long: bool) -> None:
+    """A read holding many one-frame messages of one size is decoded a run at a time (from
+    _RUN_MIN on, a struct call per _RUN_CHUNK): every body comes out in order, whatever the
+    count's remainder, and what follows the run is decoded as usual."""
+    bodies = [bytes([i % 251]) * size for i in range(count)]
+    tail = [[b"m", b"ore"], b"after"]
+    wire = b"".join(one_frame(b, long) for b in bodies)
+    wire += encode_message([b"m", b"ore"]) + encode_message([b"after"])
+    frames._run_structs.clear()
+    assert feed(bare_decoder(), wire) == [*bodies, *tail]
+    shape = (9 if long else 2, size)
+    assert (shape in frames._run_structs) == (count >= frames._RUN_MIN)  # the run path ran
+    # the same stream cut mid-frame: the partial frame waits for the next read
+    dec = bare_decoder()
+    cut = len(wire) // 2 + 1
+    assert feed(dec, wire[:cut]) + feed(dec, wire[cut:]) == [*bodies, *tail]
+
+
+def test_run_ends_where_a_header_differs() -> None:
+    """A run stops at the first frame whose header differs in any octet (flags, a short size,
+    any octet of a long size): that frame and those after it are decoded on their own terms."""
+    for odd in (b"\x01\x03abc" + b"\x00\x03xyz",  # MORE: a two-frame message
+                b"\x00\x04abcd",  # another short size
+                b"\x02" + (3).to_bytes(8, "big") + b"abc",  # the same size, long header
+                encode_command(b"\x04PINGxx")):  # a command between data
+        wire = one_frame(b"abc") * 20 + odd + one_frame(b"abc") * 20
+        whole = feed(bare_decoder(), wire)
+        stepwise = bare_decoder()
+        by_frame: list[Any] = []
+        for i in range(0, len(wire), 5):  # 5-octet reads never hold a run
+            by_frame += feed(stepwise, wire[i : i + 5])
+        assert whole == by_frame
+        assert whole[:20] == [b"abc"] * 20 and whole[-20:] == [b"abc"] * 20
+    long_size = b"\x02" + (300).to_bytes(8, "big")
+    other = b"\x02" + (300 + (1 << 40)).to_bytes(8, "big")  # only octet 3 of the size differs
+    wire = (long_size + b"x" * 300) * 10 + other + b"y" * 50
+    dec = bare_decoder()
+    assert feed(dec, wire) == [b"x" * 300] * 10
+    assert dec.buffered_size == 50  # what arrived of the huge frame's body
+
+
+def test_run_over_max_message_size_is_refused() -> None:
+    """Every message of a run is as large as its first, so the limit is checked once; over it
+    the decoder refuses the first such frame, as it does outside runs."""
+    wire = one_frame(b"a" * 64) * 10 + one_frame(b"b" * 300) * 10
+    dec = bare_decoder(max_message_size=299)
+    events: list[Any] = []
+    with pytest.raises(ProtocolError, match="300"):
+        dec.feed(wire, events)
+    assert events == [b"a" * 64] * 10
+    assert feed(bare_decoder(max_message_size=300), wire) == [b"a" * 64] * 10 + [b"b" * 300] * 10
+
+
+def test_run_struct_cache_is_bounded() -> None:
+    """A peer that varies its sizes cannot grow the decoder's table of run shapes."""
+    dec = bare_decoder()
+    for size in range(frames._RUN_STRUCTS_MAX * 3):
+        assert feed(dec, one_frame(b"z" * size) * frames._RUN_MIN) == [b"z" * size] * 8
+        assert len(frames._run_structs) <= frames._RUN_STRUCTS_MAX

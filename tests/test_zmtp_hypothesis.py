@@ -299,3 +299,39 @@ def test_round_trip_with_large_bodies_read_into_their_buffers(
         pos += n
     assert events == as_decoded(msgs, bare)
     assert conn.buffered_size == 0 and conn.read_buffer() is None
+
+
+# Runs of one-frame messages of one size (what the decoder takes a run at a time), with other
+# messages between them: sizes either side of 255, short or long headers.
+@st.composite
+def runs_and_others(draw: st.DrawFn) -> tuple[bytes, list[Any]]:
+    wire: list[bytes] = []
+    expected: list[Any] = []
+    for _ in range(draw(st.integers(1, 5))):
+        if draw(st.booleans()):
+            size = draw(st.sampled_from([0, 1, 5, 64, 254, 255, 256, 1024, 3000]))
+            long = size > 255 or draw(st.booleans())
+            for i in range(draw(st.integers(0, 80))):
+                body = bytes([i % 251]) * size
+                head = b"\x02" + size.to_bytes(8, "big") if long else bytes((0, size))
+                wire.append(head + body)
+                expected.append(body)
+        else:
+            msg = draw(st.lists(st.binary(max_size=300), min_size=1, max_size=3))
+            wire.append(encode_message(msg))
+            expected.append(msg[0] if len(msg) == 1 else msg)
+    return b"".join(wire), expected
+
+
+@SETTINGS
+@given(runs_and_others(), st.lists(st.integers(0, 300_000), max_size=6))
+def test_runs_of_one_size_whatever_the_reads(
+    stream: tuple[bytes, list[Any]], cuts: list[int]
+) -> None:
+    wire, expected = stream
+    conn = after_handshake(bare_single_frames=True)
+    events: list[Any] = []
+    for chunk in split(wire, cuts):
+        events += conn.receive(chunk)
+    assert events == expected
+    assert conn.buffered_size == 0

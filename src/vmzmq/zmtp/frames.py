@@ -65,6 +65,17 @@ BODY_BUFFER_FILL = 8
 MAX_MESSAGE_FRAMES = 16384
 _MAX_MORE_FRAMES = MAX_MESSAGE_FRAMES - 1  # a message's frames before its last
 
+# A read of a stream of one-frame messages that all have one size (records, samples, the
+# same request again) is decoded a run at a time: the run's headers are checked together
+# with strided slices and its bodies cut by one struct call per _RUN_CHUNK messages, ~35 ns a
+# message against ~150 ns for the frame-by-frame loop. A read gets one try (and another after
+# each run found), so a stream of mixed sizes pays one failed probe per read.
+_RUN_MIN = 8  # messages: a shorter run is left to the frame-by-frame loop
+_RUN_CHUNK = 32
+_RUN_STRUCTS_MAX = 64  # (header, size) pairs remembered: a peer can vary sizes at will
+_run_structs: dict[tuple[int, int], Callable[[bytes, int], tuple[bytes, ...]]] = {}
+_OCTET = tuple(bytes((n,)) for n in range(256))
+
 
 # --- encoding -------------------------------------------------------------------------------
 
@@ -152,6 +163,49 @@ def encode_command(body: BytesLike) -> bytes:
 
 # --- decoding -------------------------------------------------------------------------------
 
+
+
+def _same_size_run(d: bytes, pos: int, n: int, limit: int, events: list[Any]) -> int:
+    """Append the bodies of the one-frame data messages of one size (and header form) that
+    follow each other from ``pos`` in ``d[:n]``, and return the position after them: ``pos``
+    itself if there are fewer than _RUN_MIN of them."""
+    flags = d[pos]
+    if flags == 0:
+        head = 2
+        size = d[pos + 1]
+    elif flags == FLAG_LONG and n - pos >= 9:
+        head = 9
+        size = _unpack_size(d, pos + 1)[0]
+        if size > limit:
+            return pos  # the frame-by-frame loop raises
+    else:
+        return pos
+    stride = head + size
+    k = (n - pos) // stride
+    if k < _RUN_MIN:
+        return pos
+    # Frame i's header is where the stride puts it only while every header before it says
+    # the same: the run is the longest prefix over which each header octet stays the same.
+    end = pos + k * stride
+    for j in range(head):
+        column = d[pos + j : end : stride]
+        k = min(k, len(column) - len(column.lstrip(_OCTET[d[pos + j]])))
+    if k < _RUN_MIN:
+        return pos
+    key = (head, size)
+    unpack = _run_structs.get(key)
+    if unpack is None:
+        if len(_run_structs) >= _RUN_STRUCTS_MAX:
+            _run_structs.clear()
+        unpack = _run_structs[key] = struct.Struct(f"{head}x{size}s" * _RUN_CHUNK).unpack_from
+    extend = events.extend
+    step = _RUN_CHUNK * stride
+    whole = pos + k // _RUN_CHUNK * step
+    for q in range(pos, whole, step):
+        extend(unpack(d, q))
+    start = whole + head
+    extend([d[b : b + size] for b in range(start, start + k % _RUN_CHUNK * stride, stride)])
+    return pos + k * stride
 
 class FrameDecoder:
     """Turns a byte stream into data messages (lists of frames) and command bodies.
@@ -333,8 +387,16 @@ class FrameDecoder:
         msize = self._msize
         append = events.append
         bare = self._bare
+        runs = bare  # see _same_size_run
         while n - pos >= 2:
             if fast:
+                if runs and not parts:
+                    runs = False
+                    p = _same_size_run(d, pos, n, limit, events)
+                    if p != pos:
+                        pos = p
+                        runs = True  # what ended it may start another
+                        continue
                 p = pos + 2  # where the body starts, if the next frame is a short data one
                 while p <= n:
                     end = p + d[p - 1]
