@@ -665,7 +665,7 @@ class StreamConnection:
                 return
             data = self.encode(msg)
         out = self.out
-        if out or (_now() < self.cork_until and self.core.recv_epoch == self.cork_epoch):
+        if out or self._in_burst():
             out.append(data)
             self.out_msgs += 1
             self.cork_bytes += len(data)
@@ -688,8 +688,21 @@ class StreamConnection:
             self.out_msgs += 1
             self._want_write()
             return
-        self.cork_until = _now() + CORK_WINDOW
-        self.cork_epoch = self.core.recv_epoch
+        core = self.core
+        self.cork_until = core.burst_until = _now() + CORK_WINDOW
+        self.cork_epoch = core.burst_epoch = core.recv_epoch
+
+    def _in_burst(self) -> bool:
+        """Whether a message with nothing queued before it joins a corked burst: this
+        connection, or (for a socket with many peers, whose messages to each one are spaced
+        out by those to the others) any of the socket's, was written to directly within
+        CORK_WINDOW, and the socket has not received since (a reply goes out at once)."""
+        core = self.core
+        epoch = core.recv_epoch
+        now = _now()
+        return (now < self.cork_until and epoch == self.cork_epoch) or (
+            now < core.burst_until and epoch == core.burst_epoch
+        )
 
     def _send_large(self, parts: list) -> None:
         """A large message goes out as its own buffers (no copy of the body), after what

@@ -146,6 +146,10 @@ class SocketCore:
         # Counts receives and waits: a send after either starts a new burst (a reply is not
         # corked, nor the first message after a blocked send).
         self.recv_epoch = 0
+        # When any of the socket's connections was last written to directly, and recv_epoch
+        # then: a message to another one soon after joins the burst (see StreamConnection).
+        self.burst_until = 0.0
+        self.burst_epoch = 0
         self.spin_skip = 0  # waits left that do not spin (see SPIN_BACKOFF_MAX)
         self.spin_backoff = 0
         # Connections whose corked output waits for the I/O thread (``uncork``); not empty
