@@ -352,6 +352,51 @@ def test_sub_to_everything_stops_passing_all_when_its_filter_changes(ctx, change
         sub.recv(zmq.DONTWAIT)
 
 
+def test_sub_to_topics_of_one_length_filters_what_is_queued(pubsub):
+    # A SUB with one peer and topics of one length pops its pipe without the lock and drops
+    # what they refuse (Socket._recv_filtered): what was queued before an unsubscribe is
+    # dropped on receipt, a multipart message is matched on its first frame, and a message
+    # refused between two passed ones does not reorder them.
+    pub, sub = pubsub
+    sub.setsockopt(zmq.SUBSCRIBE, b"aa")
+    sub.setsockopt(zmq.SUBSCRIBE, b"bb")
+    await_subscription(pub, sub, b"bb")
+    for msg in ([b"aa1"], [b"bb", b"x"], [b"bb2"], [b"cc", b"aa"], [b"aa2"], [b"b"]):
+        pub.send_multipart(msg)
+    assert sub.recv() == b"aa1"
+    assert sub.recv_multipart() == [b"bb", b"x"]
+    sub.setsockopt(zmq.UNSUBSCRIBE, b"bb")  # bb2 is on its way or queued: dropped
+    assert sub.recv_multipart() == [b"aa2"]
+    sub.setsockopt(zmq.SUBSCRIBE, b"zzz")  # two lengths now: the locked path filters
+    await_subscription(pub, sub, b"zzz")
+    for msg in (b"bb3", b"zzz1", b"aa3"):
+        pub.send(msg)
+    assert [sub.recv(), sub.recv()] == [b"zzz1", b"aa3"]
+    with pytest.raises(zmq.Again):
+        sub.recv(zmq.DONTWAIT)
+
+
+def test_sub_to_topics_of_one_length_resumes_a_paused_peer(ctx, endpoint, transport):
+    # Dropping queued messages frees room like receiving them: the peer, paused at RCVHWM
+    # while its 2,000 refused messages queue, is read on, so every matching message arrives.
+    pub = sock(ctx, zmq.PUB, sndhwm=0)
+    sub = sock(ctx, zmq.SUB, rcvhwm=10)
+    link(pub, sub, endpoint(transport))
+    sub.setsockopt(zmq.SUBSCRIBE, b"k")
+    sub.setsockopt(zmq.SUBSCRIBE, b"d")
+    await_subscription(pub, sub, b"d")
+    for i in range(2000):
+        pub.send(b"d%d" % i)
+        if i % 100 == 0:
+            pub.send(b"k%d" % i)
+    pub.send(b"kend")
+    sub.setsockopt(zmq.UNSUBSCRIBE, b"d")  # all sent: queued at the SUB or on their way
+    got = []
+    while not got or got[-1] != b"kend":
+        got.append(sub.recv())
+    assert got == [b"k%d" % i for i in range(0, 2000, 100)] + [b"kend"]
+
+
 def test_sub_to_everything_keeps_order_after_a_poll(ctx, endpoint, transport):
     # poll() reads a message ahead to know the filter passes it; the next recv must return
     # that one first, not pop the pipe past it.

@@ -258,10 +258,20 @@ class XSub(Pattern):
 
     def _update_solo(self) -> None:
         # Socket.recv may pop the only pipe itself while recv would pass every message on
-        # unchanged: subscribed to everything, nothing inverted, nothing read ahead.
-        passes_all = (b"" in self.filter.topics and not self.options.invert_matching
-                      and self.pending is None)
-        self.solo_queue.solo = self.fq.solo if passes_all else None
+        # unchanged (subscribed to everything), or drop what one-length topics refuse, with
+        # nothing inverted and nothing read ahead.
+        view = self.solo_queue
+        topics = self.filter.topics
+        only = self.fq.solo if not self.options.invert_matching and self.pending is None else None
+        lengths = self.filter.lengths
+        if only is None or b"" in topics or len(lengths) != 1:
+            view.solo = only if b"" in topics else None
+            view.filtered = None
+        else:
+            view.solo = None
+            view.filtered = only
+            view.topics = topics
+            view.length = next(iter(lengths))
 
     def options_changed(self) -> None:
         self._update_solo()

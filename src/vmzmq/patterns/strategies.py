@@ -72,6 +72,7 @@ class FairQueue:
     """
 
     __slots__ = ("pipes", "_next", "last", "solo")
+    filtered = None  # see SoloView
 
     def __init__(self) -> None:
         self.pipes: list[Pipe] = []
@@ -128,12 +129,19 @@ class FairQueue:
 
 class SoloView:
     """A pattern's ``solo_queue`` when its queue's only pipe may be popped directly only some
-    of the time (a subscriber whose filter passes everything): the pattern keeps ``solo``."""
+    of the time (a subscriber whose filter passes everything): the pattern keeps ``solo``.
 
-    __slots__ = ("solo",)
+    ``filtered`` is that pipe when it may be popped directly by a caller that drops what
+    does not start with one of ``topics``, all ``length`` octets long (a subscriber to
+    topics of one length, the common case); None otherwise."""
+
+    __slots__ = ("solo", "filtered", "topics", "length")
 
     def __init__(self) -> None:
         self.solo: Pipe | None = None
+        self.filtered: Pipe | None = None
+        self.topics: dict[bytes, int] = {}
+        self.length = 0
 
 
 class SubscriptionIndex:
@@ -255,17 +263,17 @@ class SubscriptionIndex:
 class TopicFilter:
     """A subscriber's own set of prefixes, counted."""
 
-    __slots__ = ("topics", "_lengths")
+    __slots__ = ("topics", "lengths")
 
     def __init__(self) -> None:
         self.topics: dict[bytes, int] = {}
-        self._lengths: dict[int, int] = {}
+        self.lengths: dict[int, int] = {}
 
     def add(self, topic: bytes) -> None:
         count = self.topics.get(topic, 0)
         self.topics[topic] = count + 1
         if not count:
-            self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
+            self.lengths[len(topic)] = self.lengths.get(len(topic), 0) + 1
 
     def remove(self, topic: bytes) -> bool:
         """Uncount one; True when that was the last (time to tell the publishers)."""
@@ -277,15 +285,15 @@ class TopicFilter:
             return False
         del self.topics[topic]
         n = len(topic)
-        if self._lengths[n] > 1:
-            self._lengths[n] -= 1
+        if self.lengths[n] > 1:
+            self.lengths[n] -= 1
         else:
-            del self._lengths[n]
+            del self.lengths[n]
         return True
 
     def match(self, topic: bytes) -> bool:
         topics = self.topics
-        for n in self._lengths:
+        for n in self.lengths:
             if n <= len(topic) and topic[:n] in topics:
                 return True
         return False
