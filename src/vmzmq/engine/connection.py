@@ -29,6 +29,8 @@ from ..zmtp import (
     ZmtpConnection,
 )
 from ..zmtp.errors import ZAP_UNSPECIFIED, ZMTP_UNSPECIFIED, AuthFailed
+from ..zmtp.frames import SHORT_HEADERS as _SHORT_HEADERS
+from ..zmtp.frames import frame_one as _clear_frame_one
 from ..zmtp.zap import ZapRequest, parse_reply, request_frames
 from .loop import ERROR, READ, WRITE
 from .pipe import StreamPipe, Subscription
@@ -611,7 +613,8 @@ class StreamConnection:
         case. Something is queued, so an uncork is pending or the I/O thread waits to write:
         ``send_message`` set that up with the first corked message. The framing is the
         codec's (``frame_one``: set once the handshake is done, None before and for STREAM),
-        so a mechanism that wraps frames (CURVE) wraps these too.
+        so a mechanism that wraps frames (CURVE) wraps these too; in clear it is the codec's
+        header, queued as an entry of its own before the body.
         """
         out = self.out
         frame_one = self.frame_one
@@ -621,10 +624,19 @@ class StreamConnection:
         hwm = pipe.sndhwm
         if (hwm and self.out_msgs >= hwm) or pipe.outq or pipe.dead:
             return False
-        data = frame_one(body)
-        out.append(data)
+        n = len(body)
+        if frame_one is _clear_frame_one and n < 256:
+            # Framed in clear: header and body go in as they are, joined by the write's one
+            # join (a copy each saved: ~130 ns of a ~600 ns send).
+            out.append(_SHORT_HEADERS[n])
+            out.append(body)
+            n += 2
+        else:
+            data = frame_one(body)
+            out.append(data)
+            n = len(data)
         self.out_msgs += 1
-        n = self.cork_bytes + len(data)
+        n += self.cork_bytes
         self.cork_bytes = n
         if n >= CORK_BYTES:
             self._flush()  # see send_message
@@ -862,7 +874,9 @@ class StreamConnection:
                 if n >= size:
                     out.popleft()
                     n -= size
-                    if self.out_msgs:
+                    # A message framed in clear is two entries (offer_one): its header
+                    # does not count.
+                    if self.out_msgs and not (size == 2 and head is _SHORT_HEADERS[head[1]]):
                         self.out_msgs -= 1
                 else:
                     out[0] = memoryview(head)[n:]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..zmtp.frames import frame_one
+from ..zmtp.frames import SHORT_HEADERS, frame_one
 from .connection import CORK_BYTES, StreamConnection
 
 
@@ -50,10 +50,18 @@ class FanOut:
         elif len(body) >= CORK_BYTES:
             self.flush()
             return False
-        data = frame_one(body)
-        self.frames.append(data)
+        frames = self.frames
+        n = len(body)
+        if n < 256:  # header and body as they are, joined once at the flush (no copy each)
+            frames.append(SHORT_HEADERS[n])
+            frames.append(body)
+            n += 2
+        else:
+            data = frame_one(body)
+            frames.append(data)
+            n = len(data)
         self.count = count = self.count + 1
-        self.nbytes = n = self.nbytes + len(data)
+        self.nbytes = n = self.nbytes + n
         if n >= CORK_BYTES or count >= self.room:
             self.flush()
         return True
@@ -110,7 +118,7 @@ class FanOut:
         if not frames:
             return
         self.shared += count
-        blob = frames[0] if count == 1 else b"".join(frames)
+        blob = frames[0] if len(frames) == 1 else b"".join(frames)
         for conn in members:
             conn.take_corked(blob, count)
 
