@@ -164,7 +164,6 @@ def encode_command(body: BytesLike) -> bytes:
 # --- decoding -------------------------------------------------------------------------------
 
 
-
 def _same_size_run(d: bytes, pos: int, n: int, limit: int, events: list[Any]) -> int:
     """Append the bodies of the one-frame data messages of one size (and header form) that
     follow each other from ``pos`` in ``d[:n]``, and return the position after them: ``pos``
@@ -206,6 +205,7 @@ def _same_size_run(d: bytes, pos: int, n: int, limit: int, events: list[Any]) ->
     start = whole + head
     extend([d[b : b + size] for b in range(start, start + k % _RUN_CHUNK * stride, stride)])
     return pos + k * stride
+
 
 class FrameDecoder:
     """Turns a byte stream into data messages (lists of frames) and command bodies.
