@@ -335,3 +335,37 @@ def test_runs_of_one_size_whatever_the_reads(
         events += conn.receive(chunk)
     assert events == expected
     assert conn.buffered_size == 0
+
+
+def decode_all(wire: bytes, step: int | None, limit: int) -> tuple[list[Any], str | None]:
+    """The events a decoder yields for ``wire`` fed whole (``step`` None) or in reads of
+    ``step`` octets, and the error that ended it (its class name), if any."""
+    conn = after_handshake(bare_single_frames=True, max_message_size=limit)
+    events: list[Any] = []
+    chunks = [wire] if step is None else [wire[i : i + step] for i in range(0, len(wire), step)]
+    for chunk in chunks:
+        try:
+            events += conn.receive(chunk)
+        except ProtocolError as exc:
+            return events + exc.events, type(exc).__name__
+    return events, None
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(
+            runs_and_others().map(lambda pair: pair[0]),
+            plausible_frames(),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([-1, 64, 200, 255, 256, 300, 1024]),  # >= 64: the handshake's READY passes
+)
+def test_runs_decode_as_frame_by_frame_even_when_hostile(pieces: list[bytes], limit: int) -> None:
+    """Runs of one size mixed with frames that may be malformed (reserved bits, bad sizes,
+    commands, sizes over MAXMSGSIZE): a whole read, where runs are taken a run at a time,
+    yields exactly what 5-octet reads (which never hold a run) yield, and fails alike."""
+    wire = b"".join(pieces)
+    assert decode_all(wire, None, limit) == decode_all(wire, 5, limit)
