@@ -422,3 +422,24 @@ def test_run_struct_cache_is_bounded() -> None:
     for size in range(frames._RUN_STRUCTS_MAX * 3):
         assert feed(dec, one_frame(b"z" * size) * frames._RUN_MIN) == [b"z" * size] * 8
         assert len(frames._run_structs) <= frames._RUN_STRUCTS_MAX
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 1024, frames.LONG_HEADERS_MAX - 1])
+def test_clear_header_objects(size: int) -> None:
+    """The engine queues a small message as the codec's header object and the body: the two
+    make exactly frame_one's bytes, the object is the same for every message of a size, and
+    only those objects are taken for headers when the engine counts what it wrote."""
+    body = b"b" * size
+    header = frames.clear_header(size)
+    assert header is not None
+    assert header + body == frames.frame_one(body)
+    assert frames.clear_header(size) is header
+    assert frames.is_clear_header(header)
+    assert not frames.is_clear_header(bytes(bytearray(header)))  # equal, not the one
+    assert not frames.is_clear_header(memoryview(header))
+    assert not frames.is_clear_header(body)
+
+
+def test_clear_header_only_below_its_bound() -> None:
+    assert frames.clear_header(frames.LONG_HEADERS_MAX) is None
+    assert not frames.is_clear_header(b"\x02" + (1 << 40).to_bytes(8, "big"))

@@ -29,7 +29,7 @@ from ..zmtp import (
     ZmtpConnection,
 )
 from ..zmtp.errors import ZAP_UNSPECIFIED, ZMTP_UNSPECIFIED, AuthFailed
-from ..zmtp.frames import SHORT_HEADERS as _SHORT_HEADERS
+from ..zmtp.frames import LONG_HEADERS_MAX, SHORT_HEADERS, is_clear_header, long_header
 from ..zmtp.frames import frame_one as _clear_frame_one
 from ..zmtp.zap import ZapRequest, parse_reply, request_frames
 from .loop import ERROR, READ, WRITE
@@ -626,11 +626,15 @@ class StreamConnection:
             return False
         n = len(body)
         if frame_one is _clear_frame_one and n < 256:
-            # Framed in clear: header and body go in as they are, joined by the write's one
-            # join (a copy each saved: ~130 ns of a ~600 ns send).
-            out.append(_SHORT_HEADERS[n])
+            # Framed in clear: the codec's header object and the body go in as they are,
+            # joined by the write's one join (a copy saved: ~130 ns of a 64 B or 1 KiB send).
+            out.append(SHORT_HEADERS[n])
             out.append(body)
             n += 2
+        elif frame_one is _clear_frame_one and n < LONG_HEADERS_MAX:
+            out.append(long_header(n))
+            out.append(body)
+            n += 9
         else:
             data = frame_one(body)
             out.append(data)
@@ -876,7 +880,7 @@ class StreamConnection:
                     n -= size
                     # A message framed in clear is two entries (offer_one): its header
                     # does not count.
-                    if self.out_msgs and not (size == 2 and head is _SHORT_HEADERS[head[1]]):
+                    if self.out_msgs and not is_clear_header(head):
                         self.out_msgs -= 1
                 else:
                     out[0] = memoryview(head)[n:]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..zmtp.frames import SHORT_HEADERS, frame_one
+from ..zmtp.frames import clear_header, frame_one
 from .connection import CORK_BYTES, StreamConnection
 
 
@@ -52,10 +52,11 @@ class FanOut:
             return False
         frames = self.frames
         n = len(body)
-        if n < 256:  # header and body as they are, joined once at the flush (no copy each)
-            frames.append(SHORT_HEADERS[n])
+        header = clear_header(n)
+        if header is not None:  # header and body as they are, joined once at the flush
+            frames.append(header)
             frames.append(body)
-            n += 2
+            n += len(header)
         else:
             data = frame_one(body)
             frames.append(data)

@@ -45,6 +45,12 @@ _SHORT_LAST = SHORT_HEADERS
 _SHORT_MORE = tuple(bytes((FLAG_MORE, n)) for n in range(256))
 _SHORT_COMMAND = tuple(bytes((FLAG_COMMAND, n)) for n in range(256))
 
+# The header of a final data frame of 256 <= n < LONG_HEADERS_MAX octets, one object per
+# size, made on first use and kept (at most ~300 KB): the engine queues these objects ahead of
+# bodies and must know them again when it counts what it wrote (is_clear_header).
+LONG_HEADERS_MAX = 4096
+_long_headers: dict[int, bytes] = {}
+
 _NO_LIMIT = 1 << 64  # larger than any size a frame can declare
 
 # A data frame body of LARGE_FRAME octets or more that a read leaves incomplete is gathered in
@@ -113,6 +119,39 @@ def encode_message(frames: Sequence[BytesLike]) -> bytes:
     append(_SHORT_LAST[n] if n < 256 else b"\x02" + n.to_bytes(8, "big"))
     append(body)
     return b"".join(pieces)
+
+
+def long_header(n: int) -> bytes:
+    """The header of a final data frame of ``n`` octets, 256 <= ``n`` < LONG_HEADERS_MAX:
+    always the same object for the same size."""
+    header = _long_headers.get(n)
+    if header is None:
+        header = _long_headers.setdefault(n, b"\x02" + n.to_bytes(8, "big"))
+    return header
+
+
+def clear_header(n: int) -> bytes | None:
+    """The header object of a final data frame of ``n`` octets (``SHORT_HEADERS[n]`` or
+    ``long_header(n)``), for a caller that queues it ahead of the body; None at
+    LONG_HEADERS_MAX and above (frame those with :func:`frame_one`)."""
+    if n < 256:
+        return SHORT_HEADERS[n]
+    if n < LONG_HEADERS_MAX:
+        return long_header(n)
+    return None
+
+
+def is_clear_header(entry: object) -> bool:
+    """Whether ``entry`` is one of the header objects :func:`clear_header` hands out (and so
+    not a message of its own in a queue of buffers)."""
+    if type(entry) is not bytes:
+        return False
+    n = len(entry)
+    if n == 2:
+        return entry is SHORT_HEADERS[entry[1]]
+    if n == 9:
+        return entry is _long_headers.get(int.from_bytes(entry[1:], "big"))
+    return False
 
 
 def frame_one(body: BytesLike) -> bytes:
