@@ -99,7 +99,6 @@ class StreamConnection:
         "lingering",
         "cork_until",
         "uncork_pending",
-        "cork_epoch",
         "cork_bytes",
         "grow_sndbuf",
         "pong_waiting",
@@ -159,7 +158,6 @@ class StreamConnection:
         self.lingering = False
         self.cork_until = 0.0
         self.uncork_pending = False
-        self.cork_epoch = 0
         self.cork_bytes = 0
         self.grow_sndbuf = False
         self.pong_waiting = False  # a PONG is queued behind output the peer has not read
@@ -681,7 +679,12 @@ class StreamConnection:
                 return
             data = self.encode(msg)
         out = self.out
-        if out or self._in_burst():
+        core = self.core
+        # A message with nothing queued before it joins a corked burst when any of the
+        # socket's connections was written to directly within CORK_WINDOW and the socket has
+        # not received since (a reply goes out at once). Socket-wide, not per connection: a
+        # socket with many peers spaces out its messages to each one by those to the others.
+        if out or (_now() < core.burst_until and core.recv_epoch == core.burst_epoch):
             out.append(data)
             self.out_msgs += 1
             self.cork_bytes += len(data)
@@ -691,7 +694,6 @@ class StreamConnection:
                 self._flush()
             elif not self.want_write and not self.uncork_pending:
                 self.uncork_pending = True
-                core = self.core
                 if not core.uncork_list:  # one I/O thread call per socket, not per connection
                     self.io.call_soon(core.uncork)
                 core.uncork_list.append(self)
@@ -704,21 +706,8 @@ class StreamConnection:
             self.out_msgs += 1
             self._want_write()
             return
-        core = self.core
-        self.cork_until = core.burst_until = _now() + CORK_WINDOW
-        self.cork_epoch = core.burst_epoch = core.recv_epoch
-
-    def _in_burst(self) -> bool:
-        """Whether a message with nothing queued before it joins a corked burst: this
-        connection, or (for a socket with many peers, whose messages to each one are spaced
-        out by those to the others) any of the socket's, was written to directly within
-        CORK_WINDOW, and the socket has not received since (a reply goes out at once)."""
-        core = self.core
-        epoch = core.recv_epoch
-        now = _now()
-        return (now < self.cork_until and epoch == self.cork_epoch) or (
-            now < core.burst_until and epoch == core.burst_epoch
-        )
+        self.cork_until = core.burst_until = _now() + CORK_WINDOW  # the spin reads cork_until
+        core.burst_epoch = core.recv_epoch
 
     def _send_large(self, parts: list) -> None:
         """A large message goes out as its own buffers (no copy of the body), after what

@@ -147,7 +147,8 @@ class SocketCore:
         # corked, nor the first message after a blocked send).
         self.recv_epoch = 0
         # When any of the socket's connections was last written to directly, and recv_epoch
-        # then: a message to another one soon after joins the burst (see StreamConnection).
+        # then: a message to any of them soon after joins the burst (see send_message). As
+        # recv_epoch only grows, this also covers the connection written to itself.
         self.burst_until = 0.0
         self.burst_epoch = 0
         self.spin_skip = 0  # waits left that do not spin (see SPIN_BACKOFF_MAX)
