@@ -1329,3 +1329,41 @@ def test_subscription_index_matching_is_brute_force_prefix_matching(
         assert index.matches(topic) == want
         got = index.matching(topic)
         assert set(got) == want and len(got) == len(want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "remove", "remove_pipe"]), st.integers(0, 3),
+                  st.binary(max_size=3)),
+        max_size=20,
+    ),
+    st.lists(st.binary(max_size=4), min_size=1, max_size=6),
+)
+def test_subscription_index_matching_follows_every_change(
+    ops: list[tuple[str, int, bytes]], topics: list[bytes]
+) -> None:
+    """``matching`` keeps its answers per topic while the subscriptions stay: after every
+    subscribe, cancel and departed peer (in any order, matched in between) it still gives
+    exactly the pipes with a topic that is a prefix of the message."""
+    from vmzmq.patterns.strategies import SubscriptionIndex
+
+    pipes = [object() for _ in range(4)]
+    index = SubscriptionIndex()
+    model: set[tuple[int, bytes]] = set()
+    for op, p, topic in ops:
+        if op == "add":
+            index.add(topic, pipes[p])  # type: ignore[arg-type]
+            model.add((p, topic))
+        elif op == "remove":
+            index.remove(topic, pipes[p])  # type: ignore[arg-type]
+            model.discard((p, topic))
+        else:
+            index.remove_pipe(pipes[p])  # type: ignore[arg-type]
+            model = {(q, t) for q, t in model if q != p}
+        lengths = {len(t) for _, t in model}
+        assert index.only_length == (lengths.pop() if len(lengths) == 1 else None)
+        for message in topics:
+            want = {pipes[q] for q, t in model if message.startswith(t)}
+            got = index.matching(message)
+            assert set(got) == want and len(got) == len(want)

@@ -147,9 +147,9 @@ class XPub(Pattern):
         if len(msg) == 1 and not opts.invert_matching and not opts.xpub_nodrop:
             body = msg[0]
             subs = self.subs
-            everyone = subs.everyone()
-            if everyone is not None and len(everyone) > 1:
-                if fan.offer(body, everyone, subs.version):
+            if subs.only_length == 0:  # the one subscription is b"": everyone wants all
+                everyone = subs.by_topic[b""]
+                if len(everyone) > 1 and fan.offer(body, everyone, subs.version):
                     return True
             if fan.members:
                 fan.flush()  # whatever else goes to a member goes after the shared burst

@@ -149,7 +149,7 @@ class SubscriptionIndex:
     two cancels). Matching looks up each distinct subscription length's prefix of the
     topic, which is cheap because real subscription sets have few distinct lengths."""
 
-    __slots__ = ("by_topic", "_lengths", "usage", "version")
+    __slots__ = ("by_topic", "_lengths", "usage", "version", "only_length", "_routes")
 
     def __init__(self) -> None:
         self.by_topic: dict[bytes, dict[Pipe, int]] = {}
@@ -158,6 +158,12 @@ class SubscriptionIndex:
         self.usage: dict[Pipe, list[int]] = {}
         #: Moves whenever a pipe gains or loses a topic (see ``everyone``).
         self.version = 0
+        #: The length of every subscription when they all have one (the usual case), else None.
+        self.only_length: int | None = None
+        # ``matching``'s answers while the subscriptions stay as they are (emptied when
+        # ``version`` moves): a subscribed topic's pipes as a tuple, made once rather than per
+        # message. Only topics someone subscribed to: as bounded as ``by_topic``.
+        self._routes: dict[bytes, tuple[Pipe, ...]] = {}
 
     def everyone(self) -> dict[Pipe, int] | None:
         """The pipes every message goes to when the one subscription is the empty topic
@@ -177,9 +183,10 @@ class SubscriptionIndex:
         if pipes is None:
             pipes = self.by_topic[topic] = {}
             self._lengths[len(topic)] = self._lengths.get(len(topic), 0) + 1
+            self._lengths_changed()
         first = not pipes
         if pipe not in pipes:
-            self.version += 1
+            self._changed()
             used = self.usage.get(pipe)
             if used is None:
                 used = self.usage[pipe] = [0, 0]
@@ -204,7 +211,7 @@ class SubscriptionIndex:
         pipes = self.by_topic.get(topic)
         if pipes is None or pipe not in pipes:
             return False
-        self.version += 1
+        self._changed()
         del pipes[pipe]
         used = self.usage[pipe]
         used[0] -= 1
@@ -217,7 +224,7 @@ class SubscriptionIndex:
     def remove_pipe(self, pipe: Pipe) -> list[bytes]:
         """Drop every subscription of a pipe; return the topics nobody wants any more."""
         gone = []
-        self.version += 1
+        self._changed()
         self.usage.pop(pipe, None)
         for topic in list(self.by_topic):
             pipes = self.by_topic[topic]
@@ -234,17 +241,32 @@ class SubscriptionIndex:
             self._lengths[n] = left
         else:
             del self._lengths[n]
+            self._lengths_changed()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._routes.clear()
+
+    def _lengths_changed(self) -> None:
+        lengths = self._lengths
+        self.only_length = next(iter(lengths)) if len(lengths) == 1 else None
 
     def matching(self, topic: bytes) -> Collection[Pipe]:
         """The pipes ``matches`` gives, as a collection of its own that callers may iterate
         while pipes die; with one subscription length (the usual case) a tuple, which costs
-        a third of building the set."""
-        lengths = self._lengths
-        if len(lengths) == 1:
-            for n in lengths:
-                pipes = self.by_topic.get(topic[:n])
-                return tuple(pipes) if pipes else ()
-        return self.matches(topic)
+        a third of building the set, and is made once per topic until the subscriptions
+        change."""
+        n = self.only_length
+        if n is None:
+            return self.matches(topic)
+        key = topic[:n]
+        pipes = self._routes.get(key)
+        if pipes is None:
+            found = self.by_topic.get(key)
+            if not found:
+                return ()
+            pipes = self._routes[key] = tuple(found)
+        return pipes
 
     def matches(self, topic: bytes) -> set[Pipe]:
         by_topic = self.by_topic
