@@ -156,6 +156,7 @@ class Socket(Generic[_RecvT_co]):
     _core: SocketCore
     _pattern: Pattern
     _pattern_send: Callable[[list[bytes]], bool]
+    _pattern_send_one: Callable[[bytes], bool]
     _pattern_recv: Callable[[], list[bytes] | None]
     _solo_queue: _Solo
     _solo_sink: _Solo
@@ -237,6 +238,7 @@ class Socket(Generic[_RecvT_co]):
         object.__setattr__(self, "_pattern", pattern)
         # The pattern's own methods, looked up once: the hot paths call nothing else.
         object.__setattr__(self, "_pattern_send", pattern.send)
+        object.__setattr__(self, "_pattern_send_one", pattern.send_one)
         object.__setattr__(self, "_pattern_recv", pattern.recv)
         object.__setattr__(self, "_solo_queue", pattern.solo_queue or _NO_SOLO)
         object.__setattr__(self, "_solo_sink", pattern.solo_sink or _NO_SOLO)
@@ -663,8 +665,10 @@ class Socket(Generic[_RecvT_co]):
                         engine = pipe.engine
                         if engine is not None and engine.offer_one(data):
                             return None
+                    if self._pattern_send_one(data):
+                        return None
                     msg = [data]
-                if self._pattern_send(msg):
+                elif self._pattern_send(msg):
                     return None
         finally:
             lock.release()

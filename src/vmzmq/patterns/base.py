@@ -51,6 +51,11 @@ class Pattern:
     def send(self, msg: list) -> bool:
         raise with_detail(errno.ENOTSUP, f"{self.name} sockets cannot send")
 
+    def send_one(self, body: bytes) -> bool:
+        """``send([body])``: Socket.send's common case, a one-frame message. A pattern that
+        routes such messages without the list (PUB) overrides it."""
+        return self.send([body])
+
     def recv(self) -> list | None:
         raise with_detail(errno.ENOTSUP, f"{self.name} sockets cannot receive")
 

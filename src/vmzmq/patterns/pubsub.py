@@ -140,26 +140,35 @@ class XPub(Pattern):
                 return
 
     def send(self, msg: list) -> bool:
+        if len(msg) == 1:
+            return self.send_one(msg[0])
+        if self.polled:
+            self._take_input()
+        return self._send(msg)
+
+    def send_one(self, body: bytes) -> bool:
+        # The common case in full (see _send): a one-frame message to its subscribers.
         if self.polled:
             self._take_input()
         opts = self.options
+        if opts.invert_matching or opts.xpub_nodrop:
+            return self._send([body])
+        subs = self.subs
         fan = self.fan
-        if len(msg) == 1 and not opts.invert_matching and not opts.xpub_nodrop:
-            body = msg[0]
-            subs = self.subs
-            if subs.only_length == 0:  # the one subscription is b"": everyone wants all
-                everyone = subs.by_topic[b""]
-                if len(everyone) > 1 and fan.offer(body, everyone, subs.version):
-                    return True
-            if fan.members:
-                fan.flush()  # whatever else goes to a member goes after the shared burst
-            # The common case in full (see below): a one-frame message to its subscribers.
-            for pipe in subs.matching(body):
-                engine = pipe.engine
-                if engine is None or not engine.offer_one(body):
-                    pipe.offer(msg)
-            return True
-        fan.flush()
+        if subs.only_length == 0:  # the one subscription is b"": everyone wants all
+            everyone = subs.by_topic[b""]
+            if len(everyone) > 1 and fan.offer(body, everyone, subs.version):
+                return True
+        if fan.members:
+            fan.flush()  # whatever else goes to a member goes after the shared burst
+        for pipe in subs.matching(body):
+            engine = pipe.engine
+            if engine is None or not engine.offer_one(body):
+                pipe.offer([body])
+        return True
+
+    def _send(self, msg: list) -> bool:
+        self.fan.flush()
         topic = msg[0]
         if self.options.invert_matching:
             matched = self.subs.matches(topic)
