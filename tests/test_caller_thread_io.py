@@ -158,3 +158,99 @@ def test_a_refusal_with_reconnect_stop_ends_the_connect_even_inside_connect(
         assert info.value.errno == vmzmq.ENOENT
     finally:
         monitor.close(linger=0)
+
+
+def _echo_rounds(router, dealers, rounds: int) -> None:
+    """Every DEALER sends a request per round; the ROUTER answers each; every DEALER gets its
+    own answer back (a routing mix-up or a stranded connection fails or times out). Plain
+    blocking receives with RCVTIMEO, not polls: a poll gives lent connections back."""
+    for s in (router, *dealers):
+        s.rcvtimeo = 30_000
+    for r in range(rounds):
+        for i, d in enumerate(dealers):
+            d.send(b"%d:%d" % (i, r))  # one at a time: the ROUTER waits for each
+            ident, body = router.recv_multipart()
+            router.send_multipart([ident, body])
+        for i, d in enumerate(dealers):
+            assert d.recv() == b"%d:%d" % (i, r)
+
+
+def _epoll_set_in_use(router, dealers):
+    """The ROUTER's epoll set, seen right after a wait on it: a request from each DEALER in
+    turn, each received at once, until a wait has it (a wait that comes too long after the
+    last is not lent; a request the I/O thread read first needs no wait)."""
+    for _ in range(20):
+        found = None
+        for d in dealers:
+            d.send(b"ping")
+            ident, body = router.recv_multipart()
+            if found is None and router._core._epoll_set is not None:
+                found = router._core._epoll_set
+                assert len(router._core.lent) == len(dealers) + 1  # and the listener
+            router.send_multipart([ident, body])
+        for d in dealers:
+            assert d.recv() == b"ping"
+        if found is not None:
+            return found
+    raise AssertionError("the ROUTER never waited on its epoll set")
+
+
+def test_a_reader_with_many_connections_reads_them_itself_while_it_keeps_waiting(ctx) -> None:
+    """More connections than poll(2) is used for: a ROUTER that keeps waiting reads them from
+    its own epoll set (lent, muted for the I/O thread), answers every peer, and gives them
+    back when it stops waiting."""
+    from vmzmq.engine import core as core_mod
+
+    router = ctx.socket(vmzmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    dealers = [ctx.socket(vmzmq.DEALER) for _ in range(3 * core_mod.DIRECT_READ_MAX)]
+    for d in dealers:
+        d.connect(f"tcp://127.0.0.1:{port}")
+    _echo_rounds(router, dealers, 1)  # all connected, RCVTIMEO set
+    # The reader waits back to back: it takes its connections (and its listener) itself,
+    # through its epoll set.
+    _epoll_set_in_use(router, dealers)
+    core = router._core
+    # Once it stops waiting, the I/O thread takes them back (and the epoll set's descriptor
+    # is closed), and still serves the peers.
+    wait_until(lambda: not core.lent, what="the lent connections given back")
+    assert all(not c.muted for c in core.connections)
+    assert core._epoll_set is None
+    _echo_rounds(router, dealers, 2)
+
+
+def test_a_many_connection_wait_set_follows_peers_coming_and_going(ctx) -> None:
+    """Peers leave and others arrive (reusing file descriptor numbers) while the reader's
+    epoll set holds the connections: the set follows by difference, and every new peer is
+    answered."""
+    router = ctx.socket(vmzmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    dealers = [ctx.socket(vmzmq.DEALER) for _ in range(20)]
+    for d in dealers:
+        d.connect(f"tcp://127.0.0.1:{port}")
+    _echo_rounds(router, dealers, 2)
+    for _ in range(3):
+        for d in dealers[:5]:
+            d.close(linger=0)
+        wait_until(lambda: len(router._core.connections) == 15, what="five peers gone")
+        dealers = dealers[5:] + [ctx.socket(vmzmq.DEALER) for _ in range(5)]
+        for d in dealers[-5:]:
+            d.connect(f"tcp://127.0.0.1:{port}")
+        _echo_rounds(router, dealers, 2)
+    epoll_set = _epoll_set_in_use(router, dealers)  # in use and up to date right now
+    live = {c.fd: c for c in router._core.connections}
+    live.update((c.fd, c) for c in router._core.listeners.values())
+    assert epoll_set.registered == live
+
+
+def test_closing_a_socket_closes_its_epoll_wait_set(ctx) -> None:
+    router = ctx.socket(vmzmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    dealers = [ctx.socket(vmzmq.DEALER) for _ in range(12)]
+    for d in dealers:
+        d.connect(f"tcp://127.0.0.1:{port}")
+    _echo_rounds(router, dealers, 3)
+    epoll_set = _epoll_set_in_use(router, dealers)
+    router.close(linger=0)
+    assert epoll_set.ep.closed
+    assert epoll_set.poll(0) == []

@@ -28,8 +28,11 @@ from .signaler import Signaler
 
 log = logging.getLogger("vmzmq")
 
-# A blocked reader with more connections than this leaves them to the I/O thread.
+# A blocked reader waits on up to this many connections with poll(2), built afresh whenever
+# they change; on more (up to WAIT_EPOLL_MAX) with an epoll set of the socket's own, kept up
+# to date by difference; beyond that it leaves them to the I/O thread.
 DIRECT_READ_MAX = 8
+WAIT_EPOLL_MAX = 4096
 # Connections a reader waited on stay its own (muted for the I/O thread) between its waits;
 # the I/O thread takes them back once the reader has not waited for this long.
 LEND_TIME = 0.02
@@ -161,6 +164,8 @@ class SocketCore:
         # Changes whenever a connection comes, goes, or stops or resumes reading.
         self.conn_version = 0
         self._wait_set: tuple | None = None
+        self._epoll_set: _EpollSet | None = None  # the wait set's poller beyond DIRECT_READ_MAX
+        self._last_wait = 0.0
         # Connections lent to the calling thread (see wait), and how it uses them.
         self.lent: list = []
         self._lend_epoch = 0
@@ -326,6 +331,16 @@ class SocketCore:
                 conns = wait_set[1]
                 if first == 1 and wait_set[4] and self.lent is conns and not self.attention:
                     first = 0  # the caller's own attempt stands (see the docstring)
+                if len(conns) > DIRECT_READ_MAX:
+                    now = _now()
+                    if self.lent is not conns and now - self._last_wait > LEND_TIME:
+                        # Lending many connections costs a system call each (to mute them in
+                        # the I/O thread's set, and to give them back): only to a reader that
+                        # waits again within LEND_TIME, i.e. one with a stream of input.
+                        conns = _NONE
+                    elif wait_set[2] is None:
+                        wait_set = self._wait_set = self._with_epoll_set(wait_set)
+                    self._last_wait = now
             else:
                 conns = _NONE
             if first:
@@ -390,27 +405,42 @@ class SocketCore:
         and the signaler; rebuilt only when ``conn_version`` says the connections changed."""
         conns = [c for c in self.connections if not c.read_paused and not c.closed]
         conns += [c for c in self.listeners.values() if not c.read_paused and not c.closed]
-        if len(conns) > DIRECT_READ_MAX:
+        if len(conns) > WAIT_EPOLL_MAX:
             conns = []
-        poller = native.poll()
-        poller.register(self.signaler.fd, select.POLLIN)
-        by_fd = {}
-        for conn in conns:
-            poller.register(conn.fd, select.POLLIN)
-            by_fd[conn.fd] = conn
+        by_fd = {conn.fd: conn for conn in conns}
+        if len(conns) > DIRECT_READ_MAX:
+            poller = None  # the epoll set, made when they are lent (see wait)
+        else:
+            poller = native.poll()
+            poller.register(self.signaler.fd, select.POLLIN)
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
         # Whether every pipe is one of these connections': with them lent, nothing but the
         # caller's own reads can fill a pipe (see wait).
         engines = {id(conn.pipe) for conn in conns}
         complete = bool(conns) and all(id(pipe) in engines for pipe in self.pipes)
         return (self.conn_version, conns, poller, by_fd, complete)
 
+    def _with_epoll_set(self, wait_set: tuple) -> tuple:
+        """``wait_set`` with the socket's epoll set, brought up to date, as its poller."""
+        epoll_set = self._epoll_set
+        if epoll_set is None:
+            epoll_set = self._epoll_set = _EpollSet(self.signaler.fd)
+        epoll_set.update(wait_set[3])
+        return (*wait_set[:2], epoll_set, *wait_set[3:])
+
     def _lend(self, conns: list) -> None:
         """Make ``conns`` the connections the caller reads itself (the lock is held)."""
         lent = self.lent
         if lent is conns:
             return
+        if self._epoll_set is not None and len(conns) <= DIRECT_READ_MAX:
+            # Back to few connections, or none lent: the epoll set's descriptor goes now,
+            # not when the socket closes.
+            self._close_epoll_set()
+        keep = set(conns) if len(conns) > DIRECT_READ_MAX else conns
         for conn in lent:
-            if conn not in conns:
+            if conn not in keep:
                 conn.unmute()
         for conn in conns:
             conn.mute()
@@ -421,6 +451,13 @@ class SocketCore:
         elif self._lend_timer is not None:
             self._lend_timer.cancel()  # spares the I/O thread a wake-up for nothing
             self._lend_timer = None
+
+    def _close_epoll_set(self) -> None:
+        self._epoll_set.close()  # type: ignore[union-attr]
+        self._epoll_set = None
+        wait_set = self._wait_set
+        if wait_set is not None and type(wait_set[2]) is _EpollSet:
+            self._wait_set = (*wait_set[:2], None, *wait_set[3:])
 
     def lend_new(self, conn: Any) -> None:
         """A connection a waiting reader made itself (accepted from a lent listener) is lent
@@ -616,6 +653,8 @@ class SocketCore:
                     connecter.closed = True
                     connecter.shutdown(linger)
             self.connecters.clear()
+            if self._epoll_set is not None:
+                self._close_epoll_set()
             self.signaler.signal()
         self.context.socket_closed(self)
         self.signaler.close()
@@ -634,6 +673,39 @@ class SocketCore:
             self.event("HANDSHAKE_FAILED_PROTOCOL", code, endpoint)
         else:
             self.event("HANDSHAKE_FAILED_NO_DETAIL", 0, endpoint)
+
+
+class _EpollSet:
+    """A reader's wait set of many connections: poll(2)'s interface over an epoll set that
+    is updated by difference, so a connection coming or going costs two dict passes and a
+    system call or two, not one per connection."""
+
+    def __init__(self, signal_fd: int) -> None:
+        self.ep = native.epoll()
+        self.ep.register(signal_fd, select.EPOLLIN)
+        self.registered: dict[int, Any] = {}
+
+    def update(self, by_fd: dict[int, Any]) -> None:
+        registered = self.registered
+        for fd, conn in list(registered.items()):
+            if by_fd.get(fd) is not conn:
+                del registered[fd]
+                try:
+                    self.ep.unregister(fd)
+                except (OSError, ValueError):
+                    pass  # closed: the kernel dropped it already (its number may be reused)
+        for fd, conn in by_fd.items():
+            if fd not in registered:
+                self.ep.register(fd, select.EPOLLIN)
+                registered[fd] = conn
+
+    def poll(self, ms: int = -1) -> list:
+        if self.ep.closed:  # the socket was closed under a waiter: it finds out from attempt()
+            return []
+        return self.ep.poll(-1 if ms < 0 else ms / 1000)
+
+    def close(self) -> None:
+        self.ep.close()
 
 
 def _spin(poller: Any, seconds: float) -> list:
