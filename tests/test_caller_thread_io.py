@@ -175,6 +175,16 @@ def _echo_rounds(router, dealers, rounds: int) -> None:
             assert d.recv() == b"%d:%d" % (i, r)
 
 
+def _router_with_dealers(ctx, n: int) -> tuple:
+    """A ROUTER on tcp and ``n`` DEALERs connected to it: (router, port, dealers)."""
+    router = ctx.socket(vmzmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    dealers = [ctx.socket(vmzmq.DEALER) for _ in range(n)]
+    for d in dealers:
+        d.connect(f"tcp://127.0.0.1:{port}")
+    return router, port, dealers
+
+
 def _epoll_set_in_use(router, dealers):
     """The ROUTER's epoll set, seen right after a wait on it: a request from each DEALER in
     turn, each received at once, until a wait has it (a wait that comes too long after the
@@ -201,11 +211,7 @@ def test_a_reader_with_many_connections_reads_them_itself_while_it_keeps_waiting
     back when it stops waiting."""
     from vmzmq.engine import core as core_mod
 
-    router = ctx.socket(vmzmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    dealers = [ctx.socket(vmzmq.DEALER) for _ in range(3 * core_mod.DIRECT_READ_MAX)]
-    for d in dealers:
-        d.connect(f"tcp://127.0.0.1:{port}")
+    router, _port, dealers = _router_with_dealers(ctx, 3 * core_mod.DIRECT_READ_MAX)
     _echo_rounds(router, dealers, 1)  # all connected, RCVTIMEO set
     # The reader waits back to back: it takes its connections (and its listener) itself,
     # through its epoll set.
@@ -223,11 +229,7 @@ def test_a_many_connection_wait_set_follows_peers_coming_and_going(ctx) -> None:
     """Peers leave and others arrive (reusing file descriptor numbers) while the reader's
     epoll set holds the connections: the set follows by difference, and every new peer is
     answered."""
-    router = ctx.socket(vmzmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    dealers = [ctx.socket(vmzmq.DEALER) for _ in range(20)]
-    for d in dealers:
-        d.connect(f"tcp://127.0.0.1:{port}")
+    router, port, dealers = _router_with_dealers(ctx, 20)
     _echo_rounds(router, dealers, 2)
     for _ in range(3):
         for d in dealers[:5]:
@@ -244,11 +246,7 @@ def test_a_many_connection_wait_set_follows_peers_coming_and_going(ctx) -> None:
 
 
 def test_closing_a_socket_closes_its_epoll_wait_set(ctx) -> None:
-    router = ctx.socket(vmzmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    dealers = [ctx.socket(vmzmq.DEALER) for _ in range(12)]
-    for d in dealers:
-        d.connect(f"tcp://127.0.0.1:{port}")
+    router, _port, dealers = _router_with_dealers(ctx, 12)
     _echo_rounds(router, dealers, 3)
     epoll_set = _epoll_set_in_use(router, dealers)
     router.close(linger=0)
