@@ -252,3 +252,27 @@ def test_closing_a_socket_closes_its_epoll_wait_set(ctx) -> None:
     router.close(linger=0)
     assert epoll_set.ep.closed
     assert epoll_set.poll(0) == []
+
+
+def test_a_wait_that_outlasts_its_lend_still_gets_the_next_message(ctx) -> None:
+    """The lend timer gives the connections back while the reader is still blocked on its
+    epoll set (nothing came for a while): the set is let go, not closed under the poll, and
+    the message that comes next still reaches the blocked reader."""
+    router, _port, dealers = _router_with_dealers(ctx, 12)
+    _echo_rounds(router, dealers, 1)
+    _epoll_set_in_use(router, dealers)
+    core = router._core
+
+    def send_once_the_lend_ended() -> None:
+        wait_until(lambda: not core.lent, what="the lend to end during the wait")
+        dealers[3].send(b"late")
+
+    sender = threading.Thread(target=send_once_the_lend_ended)
+    sender.start()
+    ident, body = router.recv_multipart()  # blocked while the lend ends
+    sender.join(30)
+    assert body == b"late"
+    router.send_multipart([ident, b"reply"])
+    assert dealers[3].recv() == b"reply"
+    assert core._epoll_set is None
+    _echo_rounds(router, dealers, 1)

@@ -166,6 +166,7 @@ class SocketCore:
         self._wait_set: tuple | None = None
         self._epoll_set: _EpollSet | None = None  # the wait set's poller beyond DIRECT_READ_MAX
         self._last_wait = 0.0
+        self._polling = False  # a caller is in its wait set's poll, without the lock
         # Connections lent to the calling thread (see wait), and how it uses them.
         self.lent: list = []
         self._lend_epoch = 0
@@ -350,6 +351,7 @@ class SocketCore:
                 if result is not None or self.context.terminated:
                     return result
             self._lend(conns)  # a writer's or a many-pipe reader's wait gives them back
+            self._polling = bool(conns)  # from here until the lock is taken again below
         finally:
             lock.release()
         if not conns:
@@ -387,6 +389,7 @@ class SocketCore:
         lock.acquire()
         try:
             self._lend_epoch += 1
+            self._polling = False
             by_fd = wait_set[3]
             for fd, _events in ready:
                 conn = by_fd.get(fd)
@@ -453,7 +456,11 @@ class SocketCore:
             self._lend_timer = None
 
     def _close_epoll_set(self) -> None:
-        self._epoll_set.close()  # type: ignore[union-attr]
+        # While a caller polls it (the lend timer ended a long wait, or another thread closed
+        # the socket), only let go: the caller's reference closes it on its way out, and an
+        # epoll descriptor closed under a poll could be reused before the poll starts.
+        if not self._polling:
+            self._epoll_set.close()  # type: ignore[union-attr]
         self._epoll_set = None
         wait_set = self._wait_set
         if wait_set is not None and type(wait_set[2]) is _EpollSet:
@@ -700,7 +707,7 @@ class _EpollSet:
                 registered[fd] = conn
 
     def poll(self, ms: int = -1) -> list:
-        if self.ep.closed:  # the socket was closed under a waiter: it finds out from attempt()
+        if self.ep.closed:  # closed with the socket: the caller finds out from its attempt
             return []
         return self.ep.poll(-1 if ms < 0 else ms / 1000)
 
