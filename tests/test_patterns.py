@@ -1362,6 +1362,11 @@ def test_subscription_index_matching_follows_every_change(
             index.remove_pipe(pipes[p])  # type: ignore[arg-type]
             model = {(q, t) for q, t in model if q != p}
         lengths = {len(t) for _, t in model}
+        everyone = index.everyone()
+        if lengths == {0}:  # the one subscription is b"": every message goes to all of them
+            assert everyone is not None and set(everyone) == {pipes[q] for q, _ in model}
+        else:
+            assert everyone is None
         assert index.only_length == (lengths.pop() if len(lengths) == 1 else None)
         for message in topics:
             want = {pipes[q] for q, t in model if message.startswith(t)}
