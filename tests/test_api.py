@@ -398,6 +398,14 @@ def test_sndmore_and_rcvmore(ctx):
     a.send_multipart([b"1", b"2", b"3"])
     assert b.recv() == b"1"
     assert b.recv_multipart() == [b"2", b"3"]
+    # frames as Frames, then plain, then the rest: the order holds across the three
+    a.send_multipart([b"w", b"x", b"y", b"z"])
+    first = b.recv(copy=False)
+    assert (first.bytes, first.more) == (b"w", True)
+    assert b.recv() == b"x"
+    assert [(f.bytes, f.more) for f in b.recv_multipart(copy=False)] == [
+        (b"y", True), (b"z", False)]
+    assert b.getsockopt(zmq.RCVMORE) == 0
 
 
 def test_send_accepts_buffers(ctx):

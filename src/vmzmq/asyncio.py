@@ -490,7 +490,7 @@ class Socket(_SyncSocket[asyncio.Future[Any]]):
         if self._closed:
             return
         if seq is None:
-            self._recv_parts.extendleft(reversed(frames))
+            self._recv_parts.extend(reversed(frames))  # (held last frame first)
         else:
             bisect.insort(self._held, (seq, frames), key=lambda entry: entry[0])
         if self._aloop is not None and self._watching:
@@ -514,7 +514,7 @@ class Socket(_SyncSocket[asyncio.Future[Any]]):
             if whole:
                 msg: Any = frames if copy else _frames(frames)
                 return msg, frames, seq
-            parts.extend(frames[1:])  # the rest is read on as a partly read message
+            parts.extend(frames[:0:-1])  # the rest is read on as a partly read message
             first = frames[0] if copy else _frames(frames)[0]
             return first, frames[:1], seq if len(frames) == 1 else None
         continuing = bool(parts)

@@ -11,7 +11,6 @@ import time
 import types
 import warnings
 import weakref
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, Self, TypeVar, overload
 
@@ -163,7 +162,8 @@ class Socket(Generic[_RecvT_co]):
     _lock: threading.RLock
     _signaler: Signaler
     _send_parts: list[bytes]
-    _recv_parts: deque[bytes]
+    # The rest of a message being read frame by frame, last frame first (pop() is the next).
+    _recv_parts: list[bytes]
     _recv_props: dict[str, bytes]
     _monitor: SocketMonitor | None
     # pyzmq's Socket is generic in what its recv family gives (``zmq.Socket[bytes]``, and
@@ -245,7 +245,7 @@ class Socket(Generic[_RecvT_co]):
         object.__setattr__(self, "_lock", core.lock)
         object.__setattr__(self, "_signaler", core.signaler)
         object.__setattr__(self, "_send_parts", [])
-        object.__setattr__(self, "_recv_parts", deque())
+        object.__setattr__(self, "_recv_parts", [])
         object.__setattr__(self, "_recv_props", {})
         object.__setattr__(self, "_closed", False)
         object.__setattr__(self, "_monitor", None)
@@ -866,8 +866,8 @@ class Socket(Generic[_RecvT_co]):
                                 pipe.check_resume()
                         if type(msg) is bytes:  # a one-frame message (see engine/pipe.py)
                             return msg
-                        parts.extend(msg)
-                        return parts.popleft()
+                        parts.extend(msg[:0:-1])
+                        return msg[0]
                 elif pipe is None and not core.attention:
                     view = self._solo_queue
                     if view.filtered is not None:
@@ -888,15 +888,15 @@ class Socket(Generic[_RecvT_co]):
                 if msg is not None:
                     if len(msg) == 1:
                         return msg[0]
-                    parts.extend(msg)
-                    return parts.popleft()
+                    parts.extend(msg[:0:-1])
+                    return msg[0]
             if self._closed:
                 raise with_detail(errno.ENOTSOCK, "the socket is closed")
             msg = self._recv_msg(flags, not copy)
             if len(msg) == 1 and copy:
                 return msg[0]
-            parts.extend(msg)
-        frame = parts.popleft()
+            parts.extend(reversed(msg))
+        frame = parts.pop()
         if copy:
             return frame
         return Frame._received(frame, bool(parts), self._recv_props, track)
@@ -925,9 +925,8 @@ class Socket(Generic[_RecvT_co]):
                 if msg[:n] in topics:
                     return msg
             elif kind is list and msg[0][:n] in topics:
-                parts = self._recv_parts
-                parts.extend(msg)
-                return parts.popleft()
+                self._recv_parts.extend(msg[:0:-1])
+                return msg[0]
             # else a subscription sent to us (we are no publisher), dropped as XSub does
         return None
 
@@ -980,7 +979,7 @@ class Socket(Generic[_RecvT_co]):
     ) -> list[bytes] | list[Frame]:
         parts = self._recv_parts
         if parts:
-            frames = list(parts)
+            frames = parts[::-1]
             parts.clear()
         else:
             if self._closed:

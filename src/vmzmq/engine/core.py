@@ -13,7 +13,6 @@ import logging
 import os
 import select
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -126,6 +125,17 @@ class ContextCore:
 
 
 class SocketCore:
+    # Slots: more attributes than CPython's shared-key instance dicts hold (30), so without
+    # them each socket would carry a 1.6 KiB dict and every attribute load a hash lookup.
+    __slots__ = (
+        "context", "socket_type", "type_name", "options", "raw", "lock", "signaler",
+        "pattern", "eager_input", "pipes", "connections", "draining", "dead_inbox",
+        "attention", "recv_epoch", "burst_until", "burst_epoch", "spin_skip", "spin_backoff",
+        "uncork_list", "fan", "conn_version", "_wait_set", "_epoll_set", "_last_wait",
+        "_polling", "lent", "_lend_epoch", "_lend_timer", "listeners", "connecters",
+        "inproc_bound", "inproc_pipes", "last_endpoint", "closed", "monitor",
+    )
+
     def __init__(self, context: ContextCore, socket_type: int, type_name: str, options: Any):
         self.context = context
         self.socket_type = socket_type
@@ -141,8 +151,10 @@ class SocketCore:
         # Dead pipes whose last messages are still to be read; reaped between calls, never
         # in the middle of a pattern's own bookkeeping.
         self.draining: list[Pipe] = []
-        # Pipes other sockets ended (mark_dead), for reap() to move into ``draining``.
-        self.dead_inbox: deque[Pipe] = deque()
+        # Pipes other sockets ended (mark_dead), for reap() to move into ``draining``. (A
+        # list: appends and pops are atomic under the GIL as a deque's, and an empty list
+        # costs a tenth of an empty deque's memory.)
+        self.dead_inbox: list[Pipe] = []
         # Set while there is something for the next call to look at first (pipes to reap,
         # a terminated context); the hot paths test only this.
         self.attention = False
@@ -167,13 +179,16 @@ class SocketCore:
         self._epoll_set: _EpollSet | None = None  # the wait set's poller beyond DIRECT_READ_MAX
         self._last_wait = 0.0
         self._polling = False  # a caller is in its wait set's poll, without the lock
-        # Connections lent to the calling thread (see wait), and how it uses them.
-        self.lent: list = []
+        # Connections lent to the calling thread (see wait), and how it uses them. (Rebound,
+        # never changed in place; and immutable until first lent, as inproc_bound: a socket
+        # allocates nothing it does not use, and each empty list is one more object for the
+        # cyclic GC to walk in a program with thousands of sockets.)
+        self.lent: list | tuple = ()
         self._lend_epoch = 0
         self._lend_timer: Any = None
         self.listeners: dict[str, Listener] = {}
         self.connecters: dict[str, list[Connecter]] = {}
-        self.inproc_bound: list[str] = []
+        self.inproc_bound: tuple[str, ...] = ()
         self.inproc_pipes: dict[str, list[InprocPipe]] = {}
         self.last_endpoint = ""
         self.closed = False
@@ -218,7 +233,7 @@ class SocketCore:
         draining = self.draining
         inbox = self.dead_inbox
         while inbox:
-            pipe = inbox.popleft()
+            pipe = inbox.pop(0)
             if pipe not in draining:
                 draining.append(pipe)
         keep = []
@@ -269,7 +284,7 @@ class SocketCore:
         if pipe.dead:
             return
         pipe.dead = True
-        # Into a deque of its own, never into ``draining``: the owner rebinds that list in
+        # Into a list of its own, never into ``draining``: the owner rebinds that list in
         # reap() under its lock, which would lose an append made meanwhile (a leaked dead
         # pipe: a PAIR would then refuse every new peer). Append first, then attention:
         # reap() looks at the inbox again after it clears attention.
@@ -551,7 +566,7 @@ class SocketCore:
                 raise with_detail(errno.EADDRINUSE, f"inproc endpoint 'inproc://{name}' is in use")
             ctx.inproc[name] = self
             waiting = ctx.pending_inproc.pop(name, [])
-        self.inproc_bound.append(name)
+        self.inproc_bound += (name,)
         for connector, pipe in waiting:
             self._accept_inproc(connector, pipe)
 
@@ -614,7 +629,7 @@ class SocketCore:
             if ctx.inproc.get(name) is not self:
                 return False
             del ctx.inproc[name]
-        self.inproc_bound.remove(name)
+        self.inproc_bound = tuple(n for n in self.inproc_bound if n != name)
         return True
 
     def disconnect_inproc(self, endpoint: str) -> bool:
