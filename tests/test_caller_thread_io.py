@@ -11,6 +11,7 @@ import threading
 import pytest
 
 import vmzmq
+from fault_helpers import message, raw_zmtp_peer
 from interop_helpers import recv_within, wait_until
 from vmzmq.engine.loop import IOThread
 from vmzmq.utils.monitor import recv_monitor_message
@@ -276,3 +277,33 @@ def test_a_wait_that_outlasts_its_lend_still_gets_the_next_message(ctx) -> None:
     assert dealers[3].recv() == b"reply"
     assert core._epoll_set is None
     _echo_rounds(router, dealers, 1)
+
+
+def test_a_lone_peers_data_that_came_between_receives_is_read_by_the_reader(ctx) -> None:
+    """A reader whose one connection is lent to it reads what came while it was away itself,
+    before any poll: two messages in one read, then a frame cut in two (no message until the
+    rest comes), then the rest. The peer writes on loopback tcp, so its bytes are in the
+    kernel when sendall returns."""
+    dealer = ctx.socket(vmzmq.DEALER)
+    port = dealer.bind_to_random_port("tcp://127.0.0.1")
+    peer = raw_zmtp_peer(("127.0.0.1", port), b"ROUTER")
+    try:
+        dealer.rcvtimeo = 1
+        with pytest.raises(vmzmq.Again):
+            dealer.recv()  # waited: the connection is the reader's now (for LEND_TIME)
+        peer.sendall(message(b"one") + message(b"two"))
+        dealer.rcvtimeo = 5000
+        assert dealer.recv() == b"one"
+        assert dealer.recv() == b"two"
+        three = message(b"three", b"parts")
+        peer.sendall(three[:4])
+        dealer.rcvtimeo = 1
+        with pytest.raises(vmzmq.Again):
+            dealer.recv()
+        peer.sendall(three[4:])
+        dealer.rcvtimeo = 5000
+        assert dealer.recv_multipart() == [b"three", b"parts"]
+        dealer.send(b"reply")  # and the other way still works
+        assert peer.recv(64).endswith(b"reply")
+    finally:
+        peer.close()
