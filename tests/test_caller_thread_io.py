@@ -11,6 +11,7 @@ import threading
 import pytest
 
 import vmzmq
+import vmzmq.engine.core as zmq_core
 from fault_helpers import message, raw_zmtp_peer
 from interop_helpers import recv_within, wait_until
 from vmzmq.engine.loop import IOThread
@@ -307,3 +308,22 @@ def test_a_lone_peers_data_that_came_between_receives_is_read_by_the_reader(ctx)
         assert peer.recv(64).endswith(b"reply")
     finally:
         peer.close()
+
+
+def test_a_peer_accepted_by_the_read_before_the_poll_is_waited_on(ctx, monkeypatch) -> None:
+    """A reader whose one lent descriptor is its listener accepts a waiting peer in the read
+    it makes before polling: the new connection (lent, so the I/O thread leaves it alone)
+    must be in what the reader then waits on. A wait on the old set would miss its message
+    until the lend ended, which the long LEND_TIME here puts off for good."""
+    monkeypatch.setattr(zmq_core, "LEND_TIME", 3600.0)
+    router = ctx.socket(vmzmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    router.rcvtimeo = 1
+    with pytest.raises(vmzmq.Again):
+        router.recv()  # waited: the listener is the reader's now
+    dealer = ctx.socket(vmzmq.DEALER)
+    dealer.connect(f"tcp://127.0.0.1:{port}")  # made at once, into the listen backlog
+    dealer.send(b"hello")
+    router.rcvtimeo = 20_000
+    _ident, body = router.recv_multipart()
+    assert body == b"hello"

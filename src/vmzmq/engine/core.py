@@ -382,7 +382,11 @@ class SocketCore:
                     if self.attention:
                         self.reap()
                     result = attempt()
-                    if result is not None:
+                    if result is not None or self.conn_version != wait_set[0]:
+                        # Or the read changed the connections (a handshake done, a peer
+                        # gone, a listener's accept): the wait set is stale, and a poll on
+                        # it would miss a new connection, lent and muted. The caller comes
+                        # back to a new one.
                         return result
             self._polling = bool(conns)  # from here until the lock is taken again below
         finally:
