@@ -13,7 +13,7 @@ import pytest
 import vmzmq
 import vmzmq.engine.core as zmq_core
 from fault_helpers import message, raw_zmtp_peer
-from interop_helpers import recv_within, wait_until
+from interop_helpers import RawListener, recv_within, wait_until
 from vmzmq.engine.loop import IOThread
 from vmzmq.utils.monitor import recv_monitor_message
 
@@ -327,3 +327,34 @@ def test_a_peer_accepted_by_the_read_before_the_poll_is_waited_on(ctx, monkeypat
     router.rcvtimeo = 20_000
     _ident, body = router.recv_multipart()
     assert body == b"hello"
+
+
+def test_a_lent_connection_is_read_before_its_heartbeat_times_out(ctx, monkeypatch) -> None:
+    """A reader waited once (its connection is lent to it) and then stops reading, while the
+    lend lasts (here for an hour). The peer answers every PING, but the PONGs wait in the
+    kernel: the heartbeat timeout must read them before it calls the peer silent, or it
+    drops a live connection (HEARTBEAT_TIMEOUT 100 ms, below the lend)."""
+    monkeypatch.setattr(zmq_core, "LEND_TIME", 3600.0)
+    listener = RawListener()
+    dealer = ctx.socket(vmzmq.DEALER)
+    dealer.heartbeat_ivl = 50
+    dealer.heartbeat_timeout = 100
+    dealer.connect(listener.endpoint)
+    peer = listener.accept()
+    try:
+        peer.handshake(b"ROUTER")
+        dealer.rcvtimeo = 1
+        with pytest.raises(vmzmq.Again):
+            dealer.recv()  # waited: the connection is the reader's now
+        pings = 0
+        peer.sock.settimeout(30)
+        while pings < 10:  # ~0.5 s of heartbeats; a dropped connection ends in EOFError
+            kind, (name, _data) = peer.read_item()  # answers each PING with a PONG
+            assert kind == "command"
+            pings += name == b"PING"
+        peer.send_message([b"still here"])
+        dealer.rcvtimeo = 10_000
+        assert dealer.recv() == b"still here"
+    finally:
+        peer.close()
+        listener.close()

@@ -580,6 +580,12 @@ class StreamConnection:
                 self._ttl_timer = None
             if self.closed:
                 return
+            if self._rx_count == mark and self.muted:
+                # Lent to a reader that has not read it since (for up to twice LEND_TIME):
+                # what the peer sent, a PONG, may be waiting in the kernel. Look first.
+                self.read_now()
+                if self.closed:
+                    return
             if self._rx_count == mark:
                 self._lost(reason)
             elif not ours:

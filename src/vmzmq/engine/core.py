@@ -33,11 +33,13 @@ log = logging.getLogger("vmzmq")
 DIRECT_READ_MAX = 8
 WAIT_EPOLL_MAX = 4096
 # Connections a reader waited on stay its own (muted for the I/O thread) between its waits;
-# the I/O thread takes them back once the reader has not waited for this long. Long enough
-# for a caller that goes round many sockets (a client of 1,000 DEALERs comes back to each
-# every 30-40 ms): a lend that ends between its visits lets the I/O thread read in between
-# and trade the GIL with it.
-LEND_TIME = 0.1
+# the I/O thread takes them back once the reader has not waited for this long (checked every
+# LEND_TIME: a lend ends one to two of them after the last wait). Long enough for a caller
+# that goes round many sockets (a client of 1,000 DEALERs comes back to each every 30-40
+# ms): a lend that ends between its visits lets the I/O thread read in between and trade the
+# GIL with it. Short enough that a peer's PING waits at most 100 ms for its PONG when the
+# reader stops reading.
+LEND_TIME = 0.05
 _NONE: list = []
 
 
