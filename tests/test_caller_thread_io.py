@@ -280,6 +280,14 @@ def test_a_wait_that_outlasts_its_lend_still_gets_the_next_message(ctx) -> None:
     _echo_rounds(router, dealers, 1)
 
 
+def _wait_once(sock) -> None:
+    """A receive that finds nothing and waits: the socket's connections (and listeners) are
+    lent to this thread from then on, for LEND_TIME."""
+    sock.rcvtimeo = 1
+    with pytest.raises(vmzmq.Again):
+        sock.recv()
+
+
 def test_a_lone_peers_data_that_came_between_receives_is_read_by_the_reader(ctx) -> None:
     """A reader whose one connection is lent to it reads what came while it was away itself,
     before any poll: two messages in one read, then a frame cut in two (no message until the
@@ -289,9 +297,7 @@ def test_a_lone_peers_data_that_came_between_receives_is_read_by_the_reader(ctx)
     port = dealer.bind_to_random_port("tcp://127.0.0.1")
     peer = raw_zmtp_peer(("127.0.0.1", port), b"ROUTER")
     try:
-        dealer.rcvtimeo = 1
-        with pytest.raises(vmzmq.Again):
-            dealer.recv()  # waited: the connection is the reader's now (for LEND_TIME)
+        _wait_once(dealer)
         peer.sendall(message(b"one") + message(b"two"))
         dealer.rcvtimeo = 5000
         assert dealer.recv() == b"one"
@@ -318,9 +324,7 @@ def test_a_peer_accepted_by_the_read_before_the_poll_is_waited_on(ctx, monkeypat
     monkeypatch.setattr(zmq_core, "LEND_TIME", 3600.0)
     router = ctx.socket(vmzmq.ROUTER)
     port = router.bind_to_random_port("tcp://127.0.0.1")
-    router.rcvtimeo = 1
-    with pytest.raises(vmzmq.Again):
-        router.recv()  # waited: the listener is the reader's now
+    _wait_once(router)  # the listener is the reader's now
     dealer = ctx.socket(vmzmq.DEALER)
     dealer.connect(f"tcp://127.0.0.1:{port}")  # made at once, into the listen backlog
     dealer.send(b"hello")
@@ -343,9 +347,7 @@ def test_a_lent_connection_is_read_before_its_heartbeat_times_out(ctx, monkeypat
     peer = listener.accept()
     try:
         peer.handshake(b"ROUTER")
-        dealer.rcvtimeo = 1
-        with pytest.raises(vmzmq.Again):
-            dealer.recv()  # waited: the connection is the reader's now
+        _wait_once(dealer)
         pings = 0
         peer.sock.settimeout(30)
         while pings < 10:  # ~0.5 s of heartbeats; a dropped connection ends in EOFError

@@ -4,16 +4,11 @@ signal given before the fd exists still wakes the waiter it was for."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 import vmzmq as zmq
+from fault_helpers import open_fds
 from vmzmq.engine.signaler import Signaler
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def test_signal_before_the_fd_exists_wakes_the_waiter() -> None:

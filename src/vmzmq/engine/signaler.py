@@ -85,7 +85,7 @@ class Signaler:
         ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
         poller = self._poller
         if poller is None:
-            self.fd  # noqa: B018 (makes the fd and its poller)
+            self._open()  # (nothing if another thread made it, or it is closed)
             poller = self._poller
             if poller is None:  # closed before it was ever waited on
                 return False
